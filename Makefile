@@ -1,0 +1,31 @@
+# One-command environment for pixel_anomaly_ros: `make test` and `make demo` create .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST PYTHONUNBUFFERED=1
+
+.PHONY: env test lint bench clean-env
+
+env: $(STAMP)
+
+# Re-installs only when the requirements or the package metadata change.
+$(STAMP): requirements.txt setup.py setup.cfg package.xml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	$(PY) -m pip install --quiet --no-deps --no-build-isolation -e .
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(TEST_ENV) $(PY) -m pytest test
+
+lint: $(STAMP)
+	$(PY) -m pytest test -m linter
+
+bench: $(STAMP)
+	$(VENV)/bin/pixel-anomaly bench --preset light_tiny --resolution 1024x512
+	$(VENV)/bin/pixel-anomaly bench --preset pebal_tiny --resolution 1024x512
+
+clean-env:
+	rm -rf $(VENV)

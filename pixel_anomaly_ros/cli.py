@@ -1,0 +1,187 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The ``pixel-anomaly`` command: one console script with a subcommand per job."""
+
+import argparse
+import sys
+from typing import List, Optional, Tuple
+
+EPILOG = 'Run "pixel-anomaly <command> --help" for the options of a command.'
+
+
+def parse_size(text: str) -> Tuple[int, int]:
+    """
+    Parse ``WIDTHxHEIGHT`` (e.g. ``2048x1024``) into ``(height, width)``.
+
+    :param text: the size as typed on the command line.
+    :return: (height, width).
+    :raises argparse.ArgumentTypeError: for anything else.
+    """
+    try:
+        width, height = (int(v) for v in text.lower().split('x'))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT such as 2048x1024, got {text!r}')
+    if width <= 0 or height <= 0 or width % 8 or height % 8:
+        raise argparse.ArgumentTypeError(f'{text}: width and height must be positive multiples '
+                                         f'of 8')
+    return height, width
+
+
+def _add_convert(sub) -> None:
+    p = sub.add_parser(
+        'convert', help='build a model bundle from official checkpoint files',
+        description='Build a model bundle (bundle.yaml + weights.safetensors) from official '
+                    'checkpoints. Files are read with torch.load(weights_only=True) and loaded '
+                    'strictly; a wrong file is refused with the first mismatching keys.',
+        epilog='Examples:\n  pixel-anomaly convert synboost_light --segmentation icnet.pth '
+               '--synthesis latest_net_G.pth \\\n      --perceptual vgg19-dcbb9e9d.pth '
+               '--dissimilarity best_net_..._mult_3.pth --out models/synboost_light\n'
+               '  pixel-anomaly convert pebal --checkpoint best_ad_ckpt.pth --out models/pebal',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('variant', choices=['synboost_light', 'pebal'], help='pipeline variant')
+    p.add_argument('--out', required=True, help='bundle directory to create')
+    p.add_argument('--name', help='bundle name (default: the directory name)')
+    p.add_argument('--segmentation', help='synboost_light: Fast_Seg ICNet checkpoint')
+    p.add_argument('--synthesis', help='synboost_light: NVlabs SPADE Cityscapes latest_net_G.pth')
+    p.add_argument('--perceptual', help='synboost_light: torchvision VGG19 ImageNet weights')
+    p.add_argument('--dissimilarity', help='synboost_light: SynBoost dissimilarity checkpoint')
+    p.add_argument('--checkpoint', help='pebal: PEBAL best_ad_ckpt.pth, NVIDIA '
+                   'cityscapes_best.pth (energy baseline) or an ICNet checkpoint')
+    p.add_argument('--input-size', type=parse_size, metavar='WxH',
+                   help='resolution the segmentation runs at (default 2048x1024)')
+    p.add_argument('--tiny', action='store_true', help='tiny architectures (tests, demo)')
+    p.add_argument('--trust-pickle', action='store_true',
+                   help='allow full unpickling of files the safe loader refuses (runs code '
+                        'from the file: only for files from a source you trust)')
+    p.add_argument('--force', action='store_true', help='replace an existing bundle')
+    p.set_defaults(func=_run_convert)
+
+
+def _run_convert(args) -> int:
+    from pixel_anomaly_ros import convert
+    if args.variant == 'synboost_light':
+        needed = ('segmentation', 'synthesis', 'perceptual', 'dissimilarity')
+        missing = [f'--{n}' for n in needed if not getattr(args, n)]
+        if missing:
+            raise ValueError(f'synboost_light needs {", ".join(missing)}')
+        bundle = convert.convert_synboost_light(
+            args.out, args.segmentation, args.synthesis, args.perceptual, args.dissimilarity,
+            name=args.name, preset='light_tiny' if args.tiny else 'light',
+            input_size=args.input_size, trust_pickle=args.trust_pickle, overwrite=args.force)
+    else:
+        if not args.checkpoint:
+            raise ValueError('pebal needs --checkpoint')
+        bundle = convert.convert_pebal(args.out, args.checkpoint, name=args.name,
+                                       tiny=args.tiny, input_size=args.input_size,
+                                       trust_pickle=args.trust_pickle, overwrite=args.force)
+    print(f'wrote {bundle.path} ({bundle.spec.variant}: '
+          + ', '.join(f'{c}={n.builder}' for c, n in bundle.spec.networks.items()) + ')')
+    return 0
+
+
+def _add_bench(sub) -> None:
+    p = sub.add_parser(
+        'bench', help='measure per-stage latency of a pipeline',
+        description='Time a pipeline on a random image: per-stage and end-to-end median and '
+                    'p95 in milliseconds, and throughput. Results go to benchmarks/ as JSON '
+                    'and Markdown with the machine and versions.',
+        epilog='Examples:\n  pixel-anomaly bench --bundle models/demo_light\n'
+               '  pixel-anomaly bench --preset light --resolution 2048x1024 --runs 10\n'
+               'A --preset uses random weights: right for timing, meaningless scores.',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument('--bundle', help='bundle directory')
+    src.add_argument('--preset', help='architecture preset with random weights: light, '
+                     'light_tiny, pebal, pebal_tiny, pebal_icnet, pebal_icnet_tiny')
+    p.add_argument('--backend', default='torch', help='inference backend (default torch)')
+    p.add_argument('--device', default='cpu', help='cpu or cuda[:N] (default cpu)')
+    p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16'])
+    p.add_argument('--resolution', type=parse_size, metavar='WxH',
+                   help="camera image and network input size (default: the bundle's)")
+    p.add_argument('--runs', type=int, default=10, help='timed runs (default 10)')
+    p.add_argument('--warmup', type=int, default=2, help='untimed runs first (default 2)')
+    p.add_argument('--threads', type=int, default=2, help='torch CPU threads (default 2)')
+    p.add_argument('--out', default='benchmarks', help='output directory (default benchmarks)')
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args) -> int:
+    import torch
+
+    from pixel_anomaly_ros import benchmark
+    from pixel_anomaly_ros.bundle import load_bundle
+    from pixel_anomaly_ros.pipelines import PIPELINES
+    from pixel_anomaly_ros.pipelines.graphs import build_networks, build_stage_graphs
+    from pixel_anomaly_ros.presets import preset_spec
+    from pixel_anomaly_ros.runtime import BackendError
+    from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
+
+    if args.runs < 1:
+        raise ValueError('--runs must be at least 1')
+    torch.set_num_threads(args.threads)
+    if args.backend != 'torch':
+        raise BackendError(f'backend {args.backend!r} is not available; use --backend torch')
+    if args.bundle:
+        bundle = load_bundle(args.bundle)
+        spec, weights = bundle.spec, 'bundle ' + str(bundle.path)
+        networks = build_networks(spec, bundle.component_state_dicts(), str(bundle.weights_path))
+    else:
+        spec, weights = preset_spec(args.preset), 'random (architecture preset)'
+        networks = build_networks(spec, None)
+    if args.resolution:
+        spec.input_size = args.resolution
+    executor = TorchExecutor(build_stage_graphs(spec, networks), args.device, args.precision)
+    pipeline = PIPELINES[spec.variant](spec, executor)
+    h, w = spec.input_size
+    print(f'benchmarking {spec.name} ({spec.variant}) at {w}x{h} on {args.backend} '
+          f'{args.device} {args.precision}, {args.threads} threads')
+    record = benchmark.benchmark_pipeline(pipeline, (h, w), args.runs, args.warmup)
+    record['run'] = {'model': spec.name, 'variant': spec.variant, 'weights': weights,
+                     'networks': {c: n.builder for c, n in spec.networks.items()},
+                     'backend': args.backend, 'device': args.device,
+                     'precision': args.precision, 'resolution': f'{w}x{h}'}
+    record['machine'] = benchmark.machine_info()
+    stem = f'{spec.name}_{args.backend}_{args.device.replace(":", "")}_{args.precision}_{w}x{h}'
+    json_path, md_path = benchmark.write_results(record, args.out, stem)
+    print(benchmark.format_markdown(record))
+    print(f'wrote {json_path} and {md_path}')
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``pixel-anomaly``."""
+    parser = argparse.ArgumentParser(
+        prog='pixel-anomaly',
+        description='Pixel-wise anomaly detection for driving cameras (SynBoost Light, PEBAL): '
+                    'model bundles, benchmarks and tools.',
+        epilog=EPILOG)
+    sub = parser.add_subparsers(dest='command', metavar='command')
+    sub.required = True
+    _add_convert(sub)
+    _add_bench(sub)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """
+    Run ``pixel-anomaly``; errors print one line and exit with status 2.
+
+    :param argv: arguments (default: ``sys.argv[1:]``).
+    :return: process exit status.
+    """
+    from pixel_anomaly_ros.bundle import BundleError
+    from pixel_anomaly_ros.checkpoints import CheckpointError
+    from pixel_anomaly_ros.runtime import BackendError
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (BundleError, CheckpointError, BackendError, ValueError) as exc:
+        print(f'pixel-anomaly {args.command}: error: {exc}', file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f'pixel-anomaly {args.command}: interrupted', file=sys.stderr)
+        return 130
+
+
+if __name__ == '__main__':
+    sys.exit(main())

@@ -1,0 +1,121 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Shared pre- and post-processing of the anomaly pipelines (numpy in, numpy out, no ROS).
+
+Pre-processing resizes an RGB uint8 image to the network size into a pre-allocated float32
+buffer; post-processing calibrates the score to [0, 1], resizes it to the output size and
+thresholds it. Both are timed like the network stages.
+"""
+
+from typing import Dict, Optional, Tuple
+
+import cv2
+import numpy as np
+
+from pixel_anomaly_ros.bundle import BundleSpec, ENSEMBLE_TERMS
+from pixel_anomaly_ros.pipelines.result import AnomalyResult
+from pixel_anomaly_ros.pipelines.timing import StageTimer
+from pixel_anomaly_ros.runtime.base import Executor
+
+
+class AnomalyPipeline:
+    """Base class: subclasses implement :meth:`_infer` with their network stages."""
+
+    def __init__(self, spec: BundleSpec, executor: Executor):
+        """
+        Bind a bundle spec to an executor.
+
+        :param spec: the bundle's spec (sizes, calibration, threshold, ensemble weights).
+        :param executor: runs the bundle's stage graphs.
+        """
+        self.spec = spec
+        self.executor = executor
+        self.network_size: Tuple[int, int] = tuple(spec.input_size)
+        self.threshold = spec.threshold
+        self.score_lo, self.score_hi = spec.score_lo, spec.score_hi
+        h, w = self.network_size
+        self._input = np.empty((1, 3, h, w), dtype=np.float32)
+        self._input_value = executor.from_numpy(self._input)
+        self.set_ensemble_weights(spec.ensemble_weights())
+
+    def set_ensemble_weights(self, weights) -> None:
+        """
+        Change the ensemble weights (P(anomaly), entropy, perceptual, distance) at run time.
+
+        :param weights: four finite non-negative numbers, not all zero.
+        :raises ValueError: with the reason, leaving the current weights unchanged.
+        """
+        values = np.asarray(weights, dtype=np.float32).reshape(-1)
+        if values.shape != (len(ENSEMBLE_TERMS),) or not np.all(np.isfinite(values)):
+            raise ValueError(f'ensemble weights need {len(ENSEMBLE_TERMS)} finite numbers '
+                             f'{ENSEMBLE_TERMS}, got {weights!r}')
+        if np.any(values < 0) or not values.sum() > 0:
+            raise ValueError(f'ensemble weights must be >= 0 and not all zero, got {weights!r}')
+        self.ensemble_weights = values
+        self._weights_value = self.executor.from_numpy(values)
+
+    def __call__(self, image: np.ndarray, output_size: Optional[Tuple[int, int]] = None,
+                 return_maps: bool = False) -> AnomalyResult:
+        """
+        Run the pipeline on one image.
+
+        :param image: (H, W, 3) uint8 RGB image of any size.
+        :param output_size: (height, width) of the returned maps; default: the image size.
+        :param return_maps: also return the intermediate maps at network resolution.
+        :return: the :class:`AnomalyResult`.
+        :raises ValueError: if the image is not an (H, W, 3) uint8 array.
+        """
+        if (not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3
+                or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1):
+            raise ValueError('expected an (H, W, 3) uint8 RGB image, got '
+                             + (f'{image.dtype} {image.shape}' if isinstance(image, np.ndarray)
+                                else type(image).__name__))
+        out_h, out_w = output_size or image.shape[:2]
+        timer = StageTimer(self.executor.synchronize)
+        with timer.stage('preprocess'):
+            self._preprocess(image)
+        raw_score, train_ids, maps = self._infer(timer, return_maps)
+        with timer.stage('postprocess'):
+            score = self._calibrate(self.executor.to_numpy(raw_score)[0, 0])
+            score = _resize(score, out_h, out_w, cv2.INTER_LINEAR)
+            ids = _resize(self.executor.to_numpy(train_ids)[0, 0], out_h, out_w,
+                          cv2.INTER_NEAREST)
+            mask = score >= self.threshold
+        return AnomalyResult(score=score, mask=mask, train_ids=ids,
+                             timings_ms=timer.timings_ms, maps=maps)
+
+    def _preprocess(self, image: np.ndarray) -> None:
+        h, w = self.network_size
+        if image.shape[:2] != (h, w):
+            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+        # One pass: HWC uint8 -> CHW float32 into the buffer the executor already wraps.
+        np.copyto(self._input[0], image.transpose(2, 0, 1), casting='unsafe')
+
+    def _calibrate(self, raw: np.ndarray) -> np.ndarray:
+        score = np.subtract(raw, self.score_lo, dtype=np.float32)
+        score *= np.float32(1.0 / (self.score_hi - self.score_lo))
+        return np.clip(score, 0.0, 1.0, out=score)
+
+    def _infer(self, timer: StageTimer, return_maps: bool
+               ) -> Tuple[object, object, Dict[str, np.ndarray]]:
+        """
+        Run the network stages on the pre-processed input.
+
+        :param timer: times each stage.
+        :param return_maps: collect the intermediate maps as numpy arrays.
+        :return: raw score (1, 1, h, w), train ids (1, 1, H, W) as backend values, and maps.
+        """
+        raise NotImplementedError
+
+    def _input_image(self):
+        """Return the pre-processed network input as a backend value."""
+        if self.executor.device == 'cpu':
+            return self._input_value
+        return self.executor.from_numpy(self._input)
+
+
+def _resize(array: np.ndarray, height: int, width: int, interpolation: int) -> np.ndarray:
+    if array.shape == (height, width):
+        return array
+    return cv2.resize(array, (width, height), interpolation=interpolation)

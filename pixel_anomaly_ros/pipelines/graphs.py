@@ -1,0 +1,255 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Stage graphs: the ``nn.Module`` of each pipeline stage, exactly as it is exported to ONNX.
+
+The cut follows DESIGN §3. Images enter as float32 RGB in 0..255, (1, 3, H, W); input
+normalisation, uncertainty maps, one-hot and edge maps, the perceptual difference, the energy,
+the Gaussian blur and the ensemble all happen inside the graphs so that every backend (torch,
+ONNX Runtime, TensorRT) computes the same thing from the same inputs.
+"""
+
+from typing import Dict, Sequence, Tuple
+
+from pixel_anomaly_ros import scoring
+from pixel_anomaly_ros.bundle import BundleError, BundleSpec
+from pixel_anomaly_ros.networks import create_network
+from pixel_anomaly_ros.networks.spade import label_map_to_spade_input
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+#: SynBoost normalises both dissimilarity images with ImageNet statistics (RGB, 0..255 units).
+_IMAGENET_MEAN = (123.675, 116.28, 103.53)
+_IMAGENET_STD = (58.395, 57.12, 57.375)
+
+
+class InputNormaliser(nn.Module):
+    """RGB 0..255 image -> the network's channel order and normalisation (constants as buffers)."""
+
+    def __init__(self, mean: Sequence[float], std: Sequence[float], bgr: bool):
+        """
+        Set the normalisation.
+
+        :param mean: per-channel mean in 0..255 units, in the network's channel order.
+        :param std: per-channel standard deviation in 0..255 units.
+        :param bgr: reverse the channels (the network expects BGR).
+        """
+        super().__init__()
+        self.bgr = bgr
+        self.register_buffer('mean', torch.tensor(mean, dtype=torch.float32).view(1, 3, 1, 1))
+        self.register_buffer('std', torch.tensor(std, dtype=torch.float32).view(1, 3, 1, 1))
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        """
+        Normalise.
+
+        :param image: (B, 3, H, W) float RGB in 0..255.
+        :return: (B, 3, H, W) normalised network input.
+        """
+        if self.bgr:
+            image = image.flip(1)
+        return (image - self.mean) / self.std
+
+
+def _resize_nearest(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """Nearest resize with pixel-centre sampling (PIL's NEAREST, used by the official code)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode='nearest-exact')
+
+
+class SegmentationGraph(nn.Module):
+    """SynBoost Light stage 1: image -> train ids, entropy and softmax-distance maps."""
+
+    def __init__(self, network: nn.Module, normaliser: InputNormaliser, num_classes: int = 19):
+        """
+        Wrap a segmentation network.
+
+        :param network: maps a normalised (B, 3, H, W) image to (B, C, H, W) logits.
+        :param normaliser: the bundle's input normalisation.
+        :param num_classes: number of inlier classes.
+        """
+        super().__init__()
+        self.network = network
+        self.normaliser = normaliser
+        self.num_classes = num_classes
+
+    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """
+        Segment.
+
+        :param image: (1, 3, H, W) float RGB 0..255.
+        :return: train_ids (1, 1, H, W) uint8, entropy and distance (1, 1, H, W) in [0, 1].
+        """
+        logits = self.network(self.normaliser(image))[:, :self.num_classes]
+        return (scoring.train_ids(logits, self.num_classes), scoring.entropy_map(logits),
+                scoring.distance_map(logits))
+
+
+class SynthesisGraph(nn.Module):
+    """SynBoost Light stage 2: train ids -> SPADE re-synthesis of the image."""
+
+    def __init__(self, generator: nn.Module, size: Tuple[int, int]):
+        """
+        Wrap a SPADE generator.
+
+        :param generator: maps (B, 36, h, w) one-hot label ids + edge map to a tanh image.
+        :param size: synthesis (height, width).
+        """
+        super().__init__()
+        self.generator = generator
+        self.size = tuple(size)
+
+    def forward(self, train_ids: torch.Tensor) -> torch.Tensor:
+        """
+        Re-synthesise.
+
+        :param train_ids: (1, 1, H, W) uint8 train ids at segmentation resolution.
+        :return: (1, 3, h, w) float image in [0, 1] at synthesis resolution.
+        """
+        ids = _resize_nearest(train_ids.to(torch.float32), self.size)
+        label_ids = scoring.train_ids_to_label_ids(ids.to(torch.int64))
+        image = self.generator(label_map_to_spade_input(label_ids))
+        return (image + 1.0) * 0.5
+
+
+class DissimilarityGraph(nn.Module):
+    """SynBoost Light stage 3: perceptual difference, dissimilarity network and ensemble."""
+
+    def __init__(self, dissimilarity: nn.Module, perceptual: nn.Module, size: Tuple[int, int],
+                 num_classes: int = 19):
+        """
+        Wrap the dissimilarity and VGG perceptual-difference networks.
+
+        :param dissimilarity: DissimNetPrior-like network returning (B, 2, h, w) logits.
+        :param perceptual: VGG19 difference returning an un-normalised (B, 1, h, w) map.
+        :param size: dissimilarity (height, width), the synthesis size.
+        :param num_classes: number of semantic classes of the one-hot input.
+        """
+        super().__init__()
+        self.dissimilarity = dissimilarity
+        self.perceptual = perceptual
+        self.size = tuple(size)
+        self.num_classes = num_classes
+        self.imagenet = InputNormaliser(_IMAGENET_MEAN, _IMAGENET_STD, bgr=False)
+
+    def forward(self, image: torch.Tensor, synthesis: torch.Tensor, train_ids: torch.Tensor,
+                entropy: torch.Tensor, distance: torch.Tensor, weights: torch.Tensor
+                ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """
+        Score.
+
+        :param image: (1, 3, H, W) float RGB 0..255 (the segmentation input).
+        :param synthesis: (1, 3, h, w) re-synthesis in [0, 1].
+        :param train_ids: (1, 1, H, W) uint8 train ids.
+        :param entropy: (1, 1, H, W) entropy map in [0, 1].
+        :param distance: (1, 1, H, W) softmax-distance map in [0, 1].
+        :param weights: (4,) ensemble weights for P(anomaly), entropy, perceptual, distance.
+        :return: score, P(anomaly) and perceptual difference, each (1, 1, h, w).
+        """
+        original = self.imagenet(_resize_nearest(image, self.size))
+        resynthesis = self.imagenet(synthesis * 255.0)
+        ids = _resize_nearest(train_ids.to(torch.float32), self.size)
+        semantic = scoring.one_hot_train_ids(ids, self.num_classes)
+        entropy = _resize_nearest(entropy, self.size)
+        distance = _resize_nearest(distance, self.size)
+        perceptual = scoring.min_max_normalise(self.perceptual(original, resynthesis))
+        logits = self.dissimilarity(original, resynthesis, semantic, entropy, perceptual,
+                                    distance)
+        p_anomaly = F.softmax(logits, dim=1)[:, 1:2]
+        score = scoring.ensemble((p_anomaly, entropy, perceptual, distance), weights)
+        return score, p_anomaly, perceptual
+
+
+class EnergyGraph(nn.Module):
+    """PEBAL, one graph: image -> Gaussian-smoothed free energy and train ids."""
+
+    def __init__(self, network: nn.Module, normaliser: InputNormaliser, num_classes: int = 19,
+                 blur_size: int = 7, blur_sigma: float = 1.0):
+        """
+        Wrap a segmentation network with (optionally) an abstention output.
+
+        :param network: maps a normalised image to (B, C >= num_classes, H, W) logits.
+        :param normaliser: the bundle's input normalisation.
+        :param num_classes: number of inlier classes (extra channels are ignored).
+        :param blur_size: Gaussian kernel size (official 7).
+        :param blur_sigma: Gaussian sigma (official 1).
+        """
+        super().__init__()
+        self.network = network
+        self.normaliser = normaliser
+        self.num_classes = num_classes
+        self.register_buffer('kernel', scoring.gaussian_kernel(blur_size, blur_sigma))
+
+    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Score.
+
+        :param image: (1, 3, H, W) float RGB 0..255.
+        :return: energy score (1, 1, H, W) (higher = more anomalous), train ids (1, 1, H, W).
+        """
+        logits = self.network(self.normaliser(image))
+        energy = scoring.gaussian_blur(scoring.free_energy(logits, self.num_classes),
+                                       self.kernel)
+        return energy, scoring.train_ids(logits, self.num_classes)
+
+
+#: Input and output names of every stage graph, in forward-argument / return order.
+GRAPH_IO = {
+    'segmentation': (('image',), ('train_ids', 'entropy', 'distance')),
+    'synthesis': (('train_ids',), ('synthesis',)),
+    'dissimilarity': (('image', 'synthesis', 'train_ids', 'entropy', 'distance', 'weights'),
+                      ('score', 'p_anomaly', 'perceptual')),
+    'energy': (('image',), ('score', 'train_ids')),
+}
+
+
+def build_networks(spec: BundleSpec, state_dicts: Dict[str, dict] = None,
+                   where: str = 'bundle') -> Dict[str, nn.Module]:
+    """
+    Build the bundle's networks and load their weights strictly.
+
+    :param spec: the bundle spec.
+    :param state_dicts: ``{component: state_dict}``; ``None`` keeps random initialisation.
+    :param where: name used in error messages (the weights file).
+    :return: ``{component: network}`` in eval mode on the CPU.
+    :raises BundleError: if the weights do not fit the networks.
+    """
+    networks = {}
+    for component, net_spec in spec.networks.items():
+        network = create_network(net_spec.builder, **net_spec.args)
+        if state_dicts is not None:
+            try:
+                network.load_state_dict(state_dicts[component], strict=True)
+            except (RuntimeError, KeyError) as exc:
+                first = str(exc).strip().splitlines()[:6]
+                raise BundleError(f'{where}: weights of {component!r} do not fit network '
+                                  f'{net_spec.builder!r}: ' + ' '.join(first)) from exc
+        networks[component] = network.eval()
+    return networks
+
+
+def build_stage_graphs(spec: BundleSpec, networks: Dict[str, nn.Module]
+                       ) -> Dict[str, nn.Module]:
+    """
+    Assemble the stage graphs of a bundle from its networks.
+
+    :param spec: the bundle spec.
+    :param networks: ``{component: network}`` from :func:`build_networks`.
+    :return: ``{stage: graph}`` in eval mode, in run order.
+    """
+    normaliser = InputNormaliser(spec.mean, spec.std, bgr=spec.channel_order == 'bgr')
+    if spec.variant == 'pebal':
+        graphs = {'energy': EnergyGraph(networks['segmentation'], normaliser,
+                                        spec.num_classes)}
+    else:
+        graphs = {
+            'segmentation': SegmentationGraph(networks['segmentation'], normaliser,
+                                              spec.num_classes),
+            'synthesis': SynthesisGraph(networks['synthesis'], spec.synthesis_size),
+            'dissimilarity': DissimilarityGraph(networks['dissimilarity'],
+                                                networks['perceptual'], spec.synthesis_size,
+                                                spec.num_classes),
+        }
+    return {name: graph.eval() for name, graph in graphs.items()}

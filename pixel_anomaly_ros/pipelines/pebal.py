@@ -1,0 +1,23 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""PEBAL: one graph from image to Gaussian-smoothed free energy (Tian et al., ECCV 2022)."""
+
+from typing import Dict, Tuple
+
+import numpy as np
+
+from pixel_anomaly_ros.pipelines.base import AnomalyPipeline
+from pixel_anomaly_ros.pipelines.timing import StageTimer
+
+
+class PEBAL(AnomalyPipeline):
+    """Energy-based anomaly pipeline; the ensemble weights do not apply to it."""
+
+    def _infer(self, timer: StageTimer, return_maps: bool
+               ) -> Tuple[object, object, Dict[str, np.ndarray]]:
+        with timer.stage('energy'):
+            out = self.executor.run('energy', {'image': self._input_image()})
+        maps = {}
+        if return_maps:
+            maps = {'raw_score': self.executor.to_numpy(out['score'])[0, 0]}
+        return out['score'], out['train_ids'], maps

@@ -1,0 +1,62 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The runtime interface: an executor runs a bundle's stage graphs on one backend.
+
+Values passed between stages stay in the backend's native type (torch tensors, ONNX Runtime
+arrays, TensorRT device buffers); only the pipeline's ends convert to and from numpy, so a GPU
+backend never copies intermediate maps to the host.
+"""
+
+from abc import ABC, abstractmethod
+from typing import Any, Dict, Tuple
+
+import numpy as np
+
+
+class BackendError(RuntimeError):
+    """A backend cannot run here or cannot run this bundle; the message says what to do."""
+
+
+class Executor(ABC):
+    """Runs named stage graphs; subclasses wrap one inference runtime."""
+
+    #: backend name, e.g. ``torch``.
+    backend: str = ''
+    #: device the graphs run on, e.g. ``cpu`` or ``cuda:0``.
+    device: str = 'cpu'
+    #: numeric precision, ``fp32`` or ``fp16``.
+    precision: str = 'fp32'
+
+    @property
+    @abstractmethod
+    def stages(self) -> Tuple[str, ...]:
+        """Names of the stage graphs this executor can run, in run order."""
+
+    @abstractmethod
+    def run(self, stage: str, inputs: Dict[str, Any]) -> Dict[str, Any]:
+        """
+        Run one stage graph.
+
+        :param stage: stage name, one of :attr:`stages`.
+        :param inputs: ``{input name: backend-native value}``.
+        :return: ``{output name: backend-native value}``.
+        """
+
+    @abstractmethod
+    def from_numpy(self, array: np.ndarray) -> Any:
+        """Wrap or upload a numpy array as a backend-native value."""
+
+    @abstractmethod
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """Return a backend-native value as a numpy array (float32 for float data)."""
+
+    def synchronize(self) -> None:
+        """Wait until queued work has finished (for asynchronous devices); no-op by default."""
+
+    def close(self) -> None:
+        """Release the executor's memory (GPU memory in particular); no-op by default."""
+
+    def describe(self) -> Dict[str, str]:
+        """Return backend, device and precision for logs, diagnostics and benchmarks."""
+        return {'backend': self.backend, 'device': self.device, 'precision': self.precision}

@@ -1,0 +1,103 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""PyTorch executor: runs the stage graphs eagerly on the CPU or a CUDA device."""
+
+from contextlib import nullcontext
+from typing import Any, Dict, Tuple
+
+import numpy as np
+from pixel_anomaly_ros.bundle import Bundle
+from pixel_anomaly_ros.pipelines.graphs import build_networks, build_stage_graphs, GRAPH_IO
+from pixel_anomaly_ros.runtime.base import BackendError, Executor
+import torch
+
+
+class TorchExecutor(Executor):
+    """Eager PyTorch execution of a bundle's stage graphs."""
+
+    backend = 'torch'
+
+    def __init__(self, graphs: Dict[str, torch.nn.Module], device: str = 'cpu',
+                 precision: str = 'fp32'):
+        """
+        Move the graphs to the device.
+
+        :param graphs: ``{stage: graph}`` from :func:`build_stage_graphs`.
+        :param device: ``cpu``, ``cuda`` or ``cuda:N``.
+        :param precision: ``fp32``, or ``fp16`` (CUDA autocast; not available on the CPU).
+        :raises BackendError: for an unavailable device or unsupported precision.
+        """
+        if precision not in ('fp32', 'fp16'):
+            raise BackendError(f'precision {precision!r} is not supported by the torch backend; '
+                               f'use fp32 or fp16')
+        if device.startswith('cuda') and not torch.cuda.is_available():
+            raise BackendError(f'device {device!r} requested but CUDA is not available to '
+                               f'torch here; use device cpu')
+        if precision == 'fp16' and not device.startswith('cuda'):
+            raise BackendError('fp16 needs a CUDA device with the torch backend; use fp32 on '
+                               'the CPU')
+        self.device = device
+        self.precision = precision
+        self._torch_device = torch.device(device)
+        self._graphs = {name: g.to(self._torch_device).eval() for name, g in graphs.items()}
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, device: str = 'cpu', precision: str = 'fp32'
+                    ) -> 'TorchExecutor':
+        """
+        Build the networks of a bundle, load its weights and wrap the stage graphs.
+
+        :param bundle: a loaded bundle.
+        :param device: torch device string.
+        :param precision: ``fp32`` or ``fp16``.
+        :return: the executor.
+        """
+        networks = build_networks(bundle.spec, bundle.component_state_dicts(),
+                                  where=str(bundle.weights_path))
+        return cls(build_stage_graphs(bundle.spec, networks), device, precision)
+
+    @property
+    def stages(self) -> Tuple[str, ...]:
+        """Stage names in run order."""
+        return tuple(self._graphs)
+
+    def run(self, stage: str, inputs: Dict[str, Any]) -> Dict[str, Any]:
+        """
+        Run one stage graph under ``inference_mode`` (and autocast for fp16).
+
+        :param stage: stage name.
+        :param inputs: ``{input name: tensor}``.
+        :return: ``{output name: tensor}``.
+        """
+        input_names, output_names = GRAPH_IO[stage]
+        autocast = (torch.autocast('cuda', dtype=torch.float16) if self.precision == 'fp16'
+                    else nullcontext())
+        with torch.inference_mode(), autocast:
+            outputs = self._graphs[stage](*(inputs[name] for name in input_names))
+        if not isinstance(outputs, tuple):
+            outputs = (outputs,)
+        return dict(zip(output_names, outputs))
+
+    def from_numpy(self, array: np.ndarray) -> torch.Tensor:
+        """Share a numpy array's memory on the CPU, or upload it to the GPU."""
+        tensor = torch.from_numpy(array)
+        if self._torch_device.type != 'cpu':
+            tensor = tensor.to(self._torch_device, non_blocking=True)
+        return tensor
+
+    def to_numpy(self, value: torch.Tensor) -> np.ndarray:
+        """Download a tensor; half precision comes back as float32."""
+        if value.is_floating_point() and value.dtype != torch.float32:
+            value = value.float()
+        return value.cpu().numpy()
+
+    def synchronize(self) -> None:
+        """Wait for queued CUDA work (stage timing)."""
+        if self._torch_device.type == 'cuda':
+            torch.cuda.synchronize(self._torch_device)
+
+    def close(self) -> None:
+        """Drop the graphs and return cached GPU memory."""
+        self._graphs = {}
+        if self._torch_device.type == 'cuda':
+            torch.cuda.empty_cache()
