@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST PYTHONUNBUFFERED=1
 
-.PHONY: env test lint bench clean-env
+.PHONY: env test demo lint bench clean-env
 
 env: $(STAMP)
 
@@ -20,12 +20,22 @@ $(STAMP): requirements.txt setup.py setup.cfg package.xml
 test: $(STAMP)
 	$(TEST_ENV) $(PY) -m pytest test
 
+# Until the trained demo bundles ship, the demo times both pipelines on tiny random-weight networks.
+demo: $(STAMP)
+	$(VENV)/bin/pixel-anomaly bench --preset light_tiny --resolution 1024x512 --runs 10 --out out/demo
+	$(VENV)/bin/pixel-anomaly bench --preset pebal_tiny --resolution 1024x512 --runs 10 --out out/demo
+	@echo "demo results: out/demo/"
+
 lint: $(STAMP)
 	$(PY) -m pytest test -m linter
 
+# The CPU benchmarks recorded in benchmarks/ (full-size networks, random weights; minutes).
 bench: $(STAMP)
-	$(VENV)/bin/pixel-anomaly bench --preset light_tiny --resolution 1024x512
-	$(VENV)/bin/pixel-anomaly bench --preset pebal_tiny --resolution 1024x512
+	$(VENV)/bin/pixel-anomaly bench --preset light --resolution 2048x1024 --runs 10
+	$(VENV)/bin/pixel-anomaly bench --preset pebal --resolution 1024x512 --runs 10
+	$(VENV)/bin/pixel-anomaly bench --preset pebal_icnet --resolution 2048x1024 --runs 10
+	$(VENV)/bin/pixel-anomaly bench --preset light_tiny --resolution 2048x1024 --runs 20
+	$(VENV)/bin/pixel-anomaly bench --preset pebal_tiny --resolution 1024x512 --runs 20
 
 clean-env:
 	rm -rf $(VENV)

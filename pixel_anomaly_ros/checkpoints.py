@@ -48,17 +48,29 @@ def read_state_dict(path, trust_pickle: bool = False) -> Dict[str, torch.Tensor]
     try:
         obj = torch.load(path, map_location='cpu', weights_only=True)
     except pickle.UnpicklingError as exc:
+        reason = _unpickler_reason(exc)
+        if not reason.startswith('Unsupported global'):
+            raise CheckpointError(f'{path}: not a readable PyTorch checkpoint ({reason}); '
+                                  f'expected a file written by torch.save') from exc
         if not trust_pickle:
             raise CheckpointError(
-                f'{path}: the safe loader (torch.load weights_only=True) refused this file '
-                f'because it contains Python objects beyond tensors ({str(exc).splitlines()[0]})'
-                f'. Unpickling it can run arbitrary code; if you trust its source, pass '
-                f'--trust-pickle.') from exc
+                f'{path}: the safe loader (torch.load weights_only=True) refused this file: '
+                f'{reason.split(" was not")[0]}. Unpickling it can run arbitrary code; if you '
+                f'trust its source, pass --trust-pickle.') from exc
         obj = _load_trusted(path)
     except (RuntimeError, EOFError, OSError, ValueError) as exc:
         raise CheckpointError(f'{path}: not a readable PyTorch checkpoint ({exc}); expected a '
                               f'file written by torch.save') from exc
     return unwrap_state_dict(obj, path)
+
+
+def _unpickler_reason(exc: Exception) -> str:
+    text = str(exc)
+    marker = 'WeightsUnpickler error:'
+    if marker in text:
+        text = text.split(marker, 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def _load_trusted(path: Path):

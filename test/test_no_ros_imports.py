@@ -1,0 +1,42 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Everything below ros/ imports and runs with rclpy made unimportable."""
+
+import subprocess
+import sys
+import textwrap
+
+PURE_MODULES = [
+    'pixel_anomaly_ros.benchmark', 'pixel_anomaly_ros.bundle', 'pixel_anomaly_ros.checkpoints',
+    'pixel_anomaly_ros.cli', 'pixel_anomaly_ros.convert', 'pixel_anomaly_ros.networks',
+    'pixel_anomaly_ros.pipelines', 'pixel_anomaly_ros.presets', 'pixel_anomaly_ros.runtime',
+    'pixel_anomaly_ros.runtime.torch_executor', 'pixel_anomaly_ros.scoring',
+]
+
+
+def test_pure_layers_do_not_import_rclpy(tmp_path):
+    script = textwrap.dedent(f"""
+        import importlib, sys
+        for name in ('rclpy', 'sensor_msgs', 'std_msgs', 'diagnostic_msgs'):
+            sys.modules[name] = None  # any import of these now raises ImportError
+        for module in {PURE_MODULES!r}:
+            importlib.import_module(module)
+        from pixel_anomaly_ros.pipelines import create_pipeline
+        from pixel_anomaly_ros.bundle import write_bundle, load_bundle
+        from pixel_anomaly_ros.pipelines.graphs import build_networks
+        from pixel_anomaly_ros.presets import preset_spec
+        import numpy as np
+        spec = preset_spec('pebal_tiny')
+        nets = build_networks(spec)
+        bundle = write_bundle(spec, {{c: n.state_dict() for c, n in nets.items()}},
+                              {str(tmp_path / 'b')!r})
+        result = create_pipeline(load_bundle(bundle.path))(np.zeros((64, 64, 3), np.uint8))
+        assert result.score.shape == (64, 64)
+        loaded = sorted(m for m, v in sys.modules.items()
+                        if v is not None and m.startswith(('rcl', 'rosidl', 'rmw')))
+        print('OK', loaded)
+        """)
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith('OK []'), proc.stdout
