@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 import shutil
 import tempfile
-from typing import Dict, Iterator, List, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 import yaml
 
@@ -341,9 +341,3 @@ def sha256_file(path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b''):
             digest.update(chunk)
     return digest.hexdigest()
-
-
-def iter_components(spec: BundleSpec) -> Iterator[Tuple[str, NetworkSpec]]:
-    """Yield ``(component, network spec)`` in the variant's data-flow order."""
-    for component in VARIANT_COMPONENTS[spec.variant]:
-        yield component, spec.networks[component]

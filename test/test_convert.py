@@ -20,7 +20,6 @@ from pixel_anomaly_ros.convert import convert_pebal, convert_synboost_light
 from pixel_anomaly_ros.networks import create_network
 from pixel_anomaly_ros.pipelines import PIPELINES
 from pixel_anomaly_ros.pipelines.graphs import build_networks, build_stage_graphs
-from pixel_anomaly_ros.presets import preset_spec
 from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
 import pytest
 import torch
@@ -82,9 +81,10 @@ def test_light_tiny_round_trip(tmp_path):
     bundle = load_bundle(bundle.path)
     assert [s['component'] for s in bundle.spec.provenance['sources']] == list(files)
     assert not any('weight_orig' in k for k in bundle.component_state_dicts()['synthesis'])
-    # The synthesis is compared un-folded: spectral norm computed on the fly from the file.
+    # The direct synthesis network is un-folded: spectral norm computed on the fly.
+    assert any('weight_orig' in k for k in nets['synthesis'].state_dict())
     result = _assert_same_pipeline_output(bundle, nets, (128, 256))
-    np.testing.assert_allclose(result.maps['synthesis'].mean(), result.maps['synthesis'].mean())
+    assert result.maps['synthesis'].std() > 0
 
 
 @pytest.mark.slow
@@ -171,5 +171,6 @@ def test_cli_convert_writes_a_bundle(tmp_path, capsys):
     assert rc == 0, capsys.readouterr().err
     spec = load_bundle(tmp_path / 'b').spec
     assert spec.name == 'mine' and spec.input_size == (128, 256)
-    assert spec == load_bundle(tmp_path / 'b').spec
-    assert preset_spec('pebal_tiny').score_lo == spec.score_lo
+    assert spec.networks['segmentation'].builder == 'pebal_wrn38_tiny'
+    assert spec.provenance['sources'][0]['file'] == 'ckpt.pth'
+    assert 'wrote' in capsys.readouterr().out
