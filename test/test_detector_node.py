@@ -4,6 +4,7 @@
 
 import array
 import os
+from pathlib import Path
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
 DOMAIN_ID = str(40 + os.getpid() % 50)
+CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'detector.yaml'
 
 
 @pytest.fixture
@@ -32,7 +34,8 @@ def ros_env(monkeypatch):
 def detector(ros_env, tiny_bundles):
     proc = subprocess.Popen(
         [sys.executable, '-m', 'pixel_anomaly_ros.ros.detector_node', '--ros-args',
-         '-p', f'bundle:={tiny_bundles["light"].path}', '-p', 'input.reliable:=true'],
+         '--params-file', str(CONFIG), '-p', f'bundle:={tiny_bundles["light"].path}',
+         '-p', 'input.reliable:=true'],
         env=ros_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         start_new_session=True)
     yield proc
