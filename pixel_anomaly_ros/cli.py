@@ -79,6 +79,27 @@ def _run_convert(args) -> int:
     return 0
 
 
+def _add_export(sub) -> None:
+    p = sub.add_parser(
+        'export', help='export the stage graphs of a bundle to ONNX',
+        description='Write one self-contained ONNX graph per stage into the bundle (static '
+                    'shapes from bundle.yaml), check it with the ONNX checker and against the '
+                    'TensorRT operator allow-list, run it in ONNX Runtime and compare it with '
+                    'PyTorch. A graph that fails any check does not replace the previous one.')
+    p.add_argument('--bundle', required=True, help='bundle directory')
+    p.add_argument('--opset', type=int, default=18, help='ONNX opset, 18-20 (default 18)')
+    p.add_argument('--atol', type=float, default=1e-4,
+                   help='largest allowed |ONNX Runtime - PyTorch| (default 1e-4)')
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args) -> int:
+    from pixel_anomaly_ros.bundle import load_bundle
+    from pixel_anomaly_ros.export import export_bundle
+    export_bundle(load_bundle(args.bundle), opset=args.opset, atol=args.atol)
+    return 0
+
+
 def _add_bench(sub) -> None:
     p = sub.add_parser(
         'bench', help='measure per-stage latency of a pipeline',
@@ -158,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest='command', metavar='command')
     sub.required = True
     _add_convert(sub)
+    _add_export(sub)
     _add_bench(sub)
     return parser
 
@@ -171,11 +193,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     """
     from pixel_anomaly_ros.bundle import BundleError
     from pixel_anomaly_ros.checkpoints import CheckpointError
+    from pixel_anomaly_ros.export import ExportError
     from pixel_anomaly_ros.runtime import BackendError
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (BundleError, CheckpointError, BackendError, ValueError) as exc:
+    except (BundleError, CheckpointError, BackendError, ExportError, ValueError) as exc:
         print(f'pixel-anomaly {args.command}: error: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -8,7 +8,8 @@ import textwrap
 
 PURE_MODULES = [
     'pixel_anomaly_ros.benchmark', 'pixel_anomaly_ros.bundle', 'pixel_anomaly_ros.checkpoints',
-    'pixel_anomaly_ros.cli', 'pixel_anomaly_ros.convert', 'pixel_anomaly_ros.networks',
+    'pixel_anomaly_ros.cli', 'pixel_anomaly_ros.convert', 'pixel_anomaly_ros.export',
+    'pixel_anomaly_ros.runtime.onnxruntime_executor', 'pixel_anomaly_ros.networks',
     'pixel_anomaly_ros.pipelines', 'pixel_anomaly_ros.presets', 'pixel_anomaly_ros.runtime',
     'pixel_anomaly_ros.runtime.torch_executor', 'pixel_anomaly_ros.scoring',
 ]

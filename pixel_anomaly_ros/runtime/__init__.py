@@ -5,7 +5,7 @@
 from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
 
-BACKENDS = ('torch',)
+BACKENDS = ('torch', 'onnxruntime')
 
 __all__ = ['BACKENDS', 'BackendError', 'Executor', 'create_executor']
 
@@ -25,4 +25,7 @@ def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
     if backend == 'torch':
         from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
         return TorchExecutor.from_bundle(bundle, device, precision)
+    if backend == 'onnxruntime':
+        from pixel_anomaly_ros.runtime.onnxruntime_executor import OnnxRuntimeExecutor
+        return OnnxRuntimeExecutor(bundle, device, precision)
     raise BackendError(f'unknown backend {backend!r}; available here: {list(BACKENDS)}')

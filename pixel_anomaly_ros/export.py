@@ -1,0 +1,168 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Export a bundle's stage graphs to ONNX (``pixel-anomaly export``).
+
+One self-contained graph per stage with the static shapes of ``bundle.yaml``. Each graph is
+checked with the ONNX checker, limited to operators TensorRT's ONNX parser supports, run in
+ONNX Runtime and compared with PyTorch before it replaces any previous file.
+"""
+
+from dataclasses import dataclass
+import os
+from pathlib import Path
+from typing import Dict, List, Sequence, Tuple
+
+import numpy as np
+from pixel_anomaly_ros.bundle import Bundle
+from pixel_anomaly_ros.pipelines.graphs import build_networks, build_stage_graphs, GRAPH_IO
+import torch
+
+DEFAULT_OPSET = 18
+ALLOWED_OPS_FILE = Path(__file__).parent / 'data' / 'tensorrt_onnx_ops.txt'
+
+
+class ExportError(RuntimeError):
+    """A stage could not be exported or its graph does not match PyTorch."""
+
+
+@dataclass
+class StageExport:
+    """What exporting one stage produced and how closely ONNX Runtime matched PyTorch."""
+
+    stage: str
+    path: Path
+    op_types: List[str]
+    max_abs_diff: Dict[str, float]
+    seconds: float
+
+
+def allowed_op_types() -> set:
+    """Return the ONNX operator types the exported graphs may use (TensorRT-parsable)."""
+    lines = ALLOWED_OPS_FILE.read_text().splitlines()
+    return {line.strip() for line in lines if line.strip() and not line.startswith('#')}
+
+
+def example_inputs(bundle: Bundle, stage: str, seed: int = 0) -> Tuple[torch.Tensor, ...]:
+    """
+    Build random example inputs with the stage's static shapes and dtypes.
+
+    :param bundle: the bundle.
+    :param stage: stage name.
+    :param seed: random seed.
+    :return: tensors in the graph's input order.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    shapes = bundle.spec.stage_inputs()[stage]
+    values = []
+    for name in GRAPH_IO[stage][0]:
+        shape = shapes[name]
+        if name == 'train_ids':
+            values.append(torch.randint(0, bundle.spec.num_classes, shape, dtype=torch.uint8,
+                                        generator=generator))
+        elif name == 'image':
+            values.append(torch.rand(shape, generator=generator) * 255.0)
+        elif name == 'weights':
+            values.append(torch.tensor(bundle.spec.ensemble_weights(), dtype=torch.float32))
+        else:
+            values.append(torch.rand(shape, generator=generator))
+    return tuple(values)
+
+
+def export_bundle(bundle: Bundle, opset: int = DEFAULT_OPSET, atol: float = 1e-4,
+                  stages: Sequence[str] = None, progress: bool = True) -> List[StageExport]:
+    """
+    Export, check and verify every stage graph of a bundle.
+
+    :param bundle: the bundle; graphs are written next to its ``bundle.yaml``.
+    :param opset: ONNX opset (18 or newer; TensorRT 10 parses up to 20).
+    :param atol: largest allowed difference between ONNX Runtime and PyTorch on float outputs.
+    :param stages: subset of stages (default: all).
+    :param progress: print one line per stage.
+    :return: one :class:`StageExport` per stage.
+    :raises ExportError: on an export failure, a checker error, a disallowed operator or a
+        numerical mismatch; the previous graph file is then left untouched.
+    """
+    import time
+    if opset < 18:
+        raise ExportError(f'opset {opset} is not supported: the exporter emits ReduceLogSumExp '
+                          f'attributes that need opset >= 18; TensorRT 10 parses 18-20')
+    networks = build_networks(bundle.spec, bundle.component_state_dicts(),
+                              where=str(bundle.weights_path))
+    graphs = build_stage_graphs(bundle.spec, networks)
+    results = []
+    for stage in stages or list(graphs):
+        start = time.perf_counter()
+        if progress:
+            print(f'exporting {stage} ...', flush=True)
+        path = bundle.onnx_path(stage)
+        tmp = path.with_name(f'.{path.name}.tmp')
+        try:
+            args = example_inputs(bundle, stage)
+            _export(graphs[stage], stage, args, tmp, opset)
+            op_types = _check(tmp, stage)
+            diffs = _compare(graphs[stage], stage, args, tmp, atol)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        results.append(StageExport(stage, path, op_types, diffs, time.perf_counter() - start))
+        if progress:
+            worst = max(diffs.values()) if diffs else 0.0
+            print(f'  {path.name}: {len(op_types)} op types, max |onnx - torch| {worst:.2e}, '
+                  f'{results[-1].seconds:.1f} s', flush=True)
+    return results
+
+
+def _export(graph: torch.nn.Module, stage: str, args, path: Path, opset: int) -> None:
+    names, outputs = GRAPH_IO[stage]
+    try:
+        torch.onnx.export(graph, args, str(path), input_names=list(names),
+                          output_names=list(outputs), opset_version=opset, dynamo=True,
+                          external_data=False, verbose=False)
+    except Exception as exc:  # noqa: B902 - the exporter raises many types
+        raise ExportError(f'{stage}: torch.onnx.export failed: '
+                          f'{str(exc).strip().splitlines()[0]}') from exc
+
+
+def _check(path: Path, stage: str) -> List[str]:
+    import onnx
+    model = onnx.load(str(path))
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except onnx.checker.ValidationError as exc:
+        raise ExportError(f'{stage}: the ONNX checker rejected the graph: {exc}') from exc
+    op_types = sorted({node.op_type for node in model.graph.node})
+    unsupported = sorted(set(op_types) - allowed_op_types())
+    if unsupported:
+        raise ExportError(f'{stage}: operators {unsupported} are not on the TensorRT allow-list '
+                          f'{ALLOWED_OPS_FILE.name}; the graph could not be built into an engine')
+    return op_types
+
+
+def _compare(graph: torch.nn.Module, stage: str, args, path: Path, atol: float
+             ) -> Dict[str, float]:
+    import onnxruntime as ort
+    names, outputs = GRAPH_IO[stage]
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    got = session.run(list(outputs), {n: a.numpy() for n, a in zip(names, args)})
+    with torch.inference_mode():
+        expected = graph(*args)
+    expected = expected if isinstance(expected, tuple) else (expected,)
+    diffs = {}
+    for name, ref, out in zip(outputs, expected, got):
+        ref = ref.numpy()
+        if ref.dtype != out.dtype or ref.shape != out.shape:
+            raise ExportError(f'{stage}: output {name} is {out.dtype}{out.shape} in ONNX '
+                              f'Runtime but {ref.dtype}{ref.shape} in PyTorch')
+        if name == 'train_ids':
+            # Arg-max may differ where two classes tie; anything more is a real mismatch.
+            mismatch = float(np.mean(ref != out))
+            diffs[name] = mismatch
+            if mismatch > 1e-3:
+                raise ExportError(f'{stage}: {mismatch:.2%} of train ids differ from PyTorch')
+            continue
+        diffs[name] = float(np.max(np.abs(ref.astype(np.float64) - out)))
+        if diffs[name] > atol:
+            raise ExportError(f'{stage}: output {name} differs from PyTorch by '
+                              f'{diffs[name]:.2e} (> {atol:g})')
+    return diffs
