@@ -114,7 +114,9 @@ def _add_bench(sub) -> None:
     src.add_argument('--bundle', help='bundle directory')
     src.add_argument('--preset', help='architecture preset with random weights: light, '
                      'light_tiny, pebal, pebal_tiny, pebal_icnet, pebal_icnet_tiny')
-    p.add_argument('--backend', default='torch', help='inference backend (default torch)')
+    p.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime'],
+                   help='inference backend (default torch); onnxruntime exports a --preset '
+                        'first')
     p.add_argument('--device', default='cpu', help='cpu or cuda[:N] (default cpu)')
     p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16'])
     p.add_argument('--resolution', type=parse_size, metavar='WxH',
@@ -127,32 +129,49 @@ def _add_bench(sub) -> None:
 
 
 def _run_bench(args) -> int:
+    import tempfile
+
     import torch
 
-    from pixel_anomaly_ros import benchmark
     from pixel_anomaly_ros.bundle import load_bundle
-    from pixel_anomaly_ros.pipelines import PIPELINES
-    from pixel_anomaly_ros.pipelines.graphs import build_networks, build_stage_graphs
-    from pixel_anomaly_ros.presets import preset_spec
-    from pixel_anomaly_ros.runtime import BackendError
-    from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
 
     if args.runs < 1:
         raise ValueError('--runs must be at least 1')
     torch.set_num_threads(args.threads)
-    if args.backend != 'torch':
-        raise BackendError(f'backend {args.backend!r} is not available; use --backend torch')
     if args.bundle:
         bundle = load_bundle(args.bundle)
-        spec, weights = bundle.spec, 'bundle ' + str(bundle.path)
-        networks = build_networks(spec, bundle.component_state_dicts(), str(bundle.weights_path))
-    else:
-        spec, weights = preset_spec(args.preset), 'random (architecture preset)'
-        networks = build_networks(spec, None)
+        if args.resolution and args.resolution != bundle.spec.input_size:
+            if args.backend != 'torch':
+                raise ValueError('--resolution differs from the size the graphs were exported '
+                                 'at; re-export the bundle at that size or use --backend torch')
+            bundle.spec.input_size = args.resolution
+        return _bench_bundle(args, bundle, 'bundle ' + str(bundle.path))
+    with tempfile.TemporaryDirectory(prefix='pixel-anomaly-bench-') as tmp:
+        return _bench_bundle(args, _random_bundle(args, tmp), 'random (architecture preset)')
+
+
+def _random_bundle(args, tmp: str):
+    """Write a random-weight bundle of ``--preset`` (exported when the backend needs ONNX)."""
+    from pixel_anomaly_ros.bundle import write_bundle
+    from pixel_anomaly_ros.export import export_bundle
+    from pixel_anomaly_ros.pipelines.graphs import build_networks
+    from pixel_anomaly_ros.presets import preset_spec
+    spec = preset_spec(args.preset)
     if args.resolution:
         spec.input_size = args.resolution
-    executor = TorchExecutor(build_stage_graphs(spec, networks), args.device, args.precision)
-    pipeline = PIPELINES[spec.variant](spec, executor)
+    networks = build_networks(spec, None)
+    bundle = write_bundle(spec, {c: n.state_dict() for c, n in networks.items()},
+                          f'{tmp}/{spec.name}')
+    if args.backend == 'onnxruntime':
+        export_bundle(bundle)
+    return bundle
+
+
+def _bench_bundle(args, bundle, weights: str) -> int:
+    from pixel_anomaly_ros import benchmark
+    from pixel_anomaly_ros.pipelines import create_pipeline
+    pipeline = create_pipeline(bundle, args.backend, args.device, args.precision)
+    spec = bundle.spec
     h, w = spec.input_size
     print(f'benchmarking {spec.name} ({spec.variant}) at {w}x{h} on {args.backend} '
           f'{args.device} {args.precision}, {args.threads} threads')
