@@ -89,7 +89,8 @@ def _add_export(sub) -> None:
     p.add_argument('--bundle', required=True, help='bundle directory')
     p.add_argument('--opset', type=int, default=18, help='ONNX opset, 18-20 (default 18)')
     p.add_argument('--atol', type=float, default=1e-4,
-                   help='largest allowed |ONNX Runtime - PyTorch| (default 1e-4)')
+                   help='largest allowed |ONNX Runtime - PyTorch| on the score; intermediate '
+                        'maps may differ by 10x that (default 1e-4)')
     p.set_defaults(func=_run_export)
 
 

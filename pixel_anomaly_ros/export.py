@@ -76,7 +76,8 @@ def export_bundle(bundle: Bundle, opset: int = DEFAULT_OPSET, atol: float = 1e-4
 
     :param bundle: the bundle; graphs are written next to its ``bundle.yaml``.
     :param opset: ONNX opset (18 or newer; TensorRT 10 parses up to 20).
-    :param atol: largest allowed difference between ONNX Runtime and PyTorch on float outputs.
+    :param atol: largest allowed difference between ONNX Runtime and PyTorch on the score
+        (intermediate float outputs may differ by up to ten times that).
     :param stages: subset of stages (default: all).
     :param progress: print one line per stage.
     :return: one :class:`StageExport` per stage.
@@ -162,7 +163,10 @@ def _compare(graph: torch.nn.Module, stage: str, args, path: Path, atol: float
                 raise ExportError(f'{stage}: {mismatch:.2%} of train ids differ from PyTorch')
             continue
         diffs[name] = float(np.max(np.abs(ref.astype(np.float64) - out)))
-        if diffs[name] > atol:
+        # The final score is held to atol; intermediate maps (softmax of large logits in
+        # particular) may drift up to 10x that without moving the score past atol.
+        limit = atol if name == 'score' else 10 * atol
+        if diffs[name] > limit:
             raise ExportError(f'{stage}: output {name} differs from PyTorch by '
-                              f'{diffs[name]:.2e} (> {atol:g})')
+                              f'{diffs[name]:.2e} (> {limit:g})')
     return diffs

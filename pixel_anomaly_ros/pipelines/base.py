@@ -36,7 +36,6 @@ class AnomalyPipeline:
         self.score_lo, self.score_hi = spec.score_lo, spec.score_hi
         h, w = self.network_size
         self._input = np.empty((1, 3, h, w), dtype=np.float32)
-        self._input_value = executor.from_numpy(self._input)
         self.set_ensemble_weights(spec.ensemble_weights())
 
     def set_ensemble_weights(self, weights) -> None:
@@ -109,9 +108,7 @@ class AnomalyPipeline:
         raise NotImplementedError
 
     def _input_image(self):
-        """Return the pre-processed network input as a backend value."""
-        if self.executor.device == 'cpu':
-            return self._input_value
+        """Return the pre-processed input as a backend value (zero-copy on the CPU)."""
         return self.executor.from_numpy(self._input)
 
 
