@@ -9,8 +9,10 @@ ONNX Runtime and compared with PyTorch before it replaces any previous file.
 """
 
 from dataclasses import dataclass
+from functools import lru_cache
 import os
 from pathlib import Path
+import time
 from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
@@ -37,10 +39,12 @@ class StageExport:
     seconds: float
 
 
-def allowed_op_types() -> set:
+@lru_cache(maxsize=1)
+def allowed_op_types() -> frozenset:
     """Return the ONNX operator types the exported graphs may use (TensorRT-parsable)."""
     lines = ALLOWED_OPS_FILE.read_text().splitlines()
-    return {line.strip() for line in lines if line.strip() and not line.startswith('#')}
+    return frozenset(line.strip() for line in lines
+                     if line.strip() and not line.startswith('#'))
 
 
 def example_inputs(bundle: Bundle, stage: str, seed: int = 0) -> Tuple[torch.Tensor, ...]:
@@ -84,7 +88,6 @@ def export_bundle(bundle: Bundle, opset: int = DEFAULT_OPSET, atol: float = 1e-4
     :raises ExportError: on an export failure, a checker error, a disallowed operator or a
         numerical mismatch; the previous graph file is then left untouched.
     """
-    import time
     if opset < 18:
         raise ExportError(f'opset {opset} is not supported: the exporter emits ReduceLogSumExp '
                           f'attributes that need opset >= 18; TensorRT 10 parses 18-20')

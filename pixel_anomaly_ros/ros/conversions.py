@@ -14,9 +14,8 @@ import cv2
 import numpy as np
 from sensor_msgs.msg import Image
 
-#: Encodings accepted as camera input and how to turn them into RGB.
-_TO_RGB = {'rgb8': None, 'bgr8': cv2.COLOR_BGR2RGB, 'mono8': cv2.COLOR_GRAY2RGB}
-_CHANNELS = {'rgb8': 3, 'bgr8': 3, 'mono8': 1}
+#: Encodings accepted as camera input: channels, and the OpenCV conversion to RGB (if any).
+_DECODERS = {'rgb8': (3, None), 'bgr8': (3, cv2.COLOR_BGR2RGB), 'mono8': (1, cv2.COLOR_GRAY2RGB)}
 
 
 class ImageError(ValueError):
@@ -31,10 +30,10 @@ def image_to_rgb(msg: Image) -> np.ndarray:
     :return: RGB array (a zero-copy view of ``msg.data`` for rgb8 with a packed step).
     :raises ImageError: for unsupported encodings, bad sizes or steps.
     """
-    if msg.encoding not in _TO_RGB:
+    if msg.encoding not in _DECODERS:
         raise ImageError(f'unsupported encoding {msg.encoding!r} (supported: '
-                         f'{", ".join(_TO_RGB)})')
-    channels = _CHANNELS[msg.encoding]
+                         f'{", ".join(_DECODERS)})')
+    channels, code = _DECODERS[msg.encoding]
     height, width, step = msg.height, msg.width, msg.step
     if height == 0 or width == 0:
         raise ImageError(f'empty image {width}x{height}')
@@ -45,7 +44,6 @@ def image_to_rgb(msg: Image) -> np.ndarray:
                          f'{step * height}')
     rows = np.frombuffer(msg.data, dtype=np.uint8).reshape(height, step)
     pixels = rows[:, :width * channels].reshape(height, width, channels)
-    code = _TO_RGB[msg.encoding]
     return pixels if code is None else cv2.cvtColor(pixels, code)
 
 
