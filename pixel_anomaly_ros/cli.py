@@ -91,13 +91,38 @@ def _add_export(sub) -> None:
     p.add_argument('--atol', type=float, default=1e-4,
                    help='largest allowed |ONNX Runtime - PyTorch| on the score; intermediate '
                         'maps may differ by 10x that (default 1e-4)')
+    trt = p.add_argument_group('TensorRT engines (needs a CUDA GPU and TensorRT >= 10)')
+    trt.add_argument('--tensorrt', action='store_true',
+                     help='also build the TensorRT engines into <bundle>/engines/ and compare '
+                          'the TensorRT pipeline with PyTorch on the GPU')
+    trt.add_argument('--precision', default='fp16', choices=['fp32', 'fp16', 'int8'],
+                     help='engine precision (default fp16)')
+    trt.add_argument('--calibration', metavar='DIR_OR_LIST',
+                     help='int8: folder of camera images, or a text file with one path per line')
+    trt.add_argument('--device', default='cuda', help='CUDA device (default cuda)')
+    trt.add_argument('--build-only', action='store_true',
+                     help='only build the engines from the existing ONNX graphs: no export, no '
+                          'inference runs')
+    trt.add_argument('--force-rebuild', action='store_true',
+                     help='rebuild engines even if the cache holds valid ones')
     p.set_defaults(func=_run_export)
 
 
 def _run_export(args) -> int:
     from pixel_anomaly_ros.bundle import load_bundle
-    from pixel_anomaly_ros.export import export_bundle
-    export_bundle(load_bundle(args.bundle), opset=args.opset, atol=args.atol)
+    from pixel_anomaly_ros import export
+    bundle = load_bundle(args.bundle)
+    if (args.build_only or args.calibration or args.force_rebuild) and not args.tensorrt:
+        raise ValueError('--build-only, --calibration and --force-rebuild go with --tensorrt')
+    if not args.build_only:
+        export.export_bundle(bundle, opset=args.opset, atol=args.atol)
+    if args.tensorrt:
+        if args.precision == 'int8' and not args.calibration:
+            raise ValueError('--precision int8 needs --calibration DIR_OR_LIST (camera images)')
+        images = export.load_calibration_images(args.calibration) if args.calibration else ()
+        print(f'building TensorRT {args.precision} engines for {bundle.path} ...', flush=True)
+        export.build_tensorrt_engines(bundle, args.precision, args.device, images,
+                                      force=args.force_rebuild, verify=not args.build_only)
     return 0
 
 
@@ -115,11 +140,15 @@ def _add_bench(sub) -> None:
     src.add_argument('--bundle', help='bundle directory')
     src.add_argument('--preset', help='architecture preset with random weights: light, '
                      'light_tiny, pebal, pebal_tiny, pebal_icnet, pebal_icnet_tiny')
-    p.add_argument('--backend', default='torch', choices=['torch', 'onnxruntime'],
-                   help='inference backend (default torch); onnxruntime exports a --preset '
-                        'first')
+    p.add_argument('--backend', default='torch',
+                   choices=['torch', 'onnxruntime', 'tensorrt', 'auto'],
+                   help='inference backend (default torch); the ONNX-based ones export a '
+                        '--preset first; auto picks the fastest available')
     p.add_argument('--device', default='cpu', help='cpu or cuda[:N] (default cpu)')
-    p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16'])
+    p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'],
+                   help='fp16 on CUDA (torch autocast, TensorRT); int8 TensorRT only')
+    p.add_argument('--compile', dest='compile_mode', choices=['inductor', 'torch_tensorrt'],
+                   help='torch backend: compile the stage graphs with torch.compile')
     p.add_argument('--resolution', type=parse_size, metavar='WxH',
                    help="camera image and network input size (default: the bundle's)")
     p.add_argument('--runs', type=int, default=10, help='timed runs (default 10)')
@@ -163,7 +192,7 @@ def _random_bundle(args, tmp: str):
     networks = build_networks(spec, None)
     bundle = write_bundle(spec, {c: n.state_dict() for c, n in networks.items()},
                           f'{tmp}/{spec.name}')
-    if args.backend == 'onnxruntime':
+    if args.backend != 'torch':
         export_bundle(bundle)
     return bundle
 
@@ -171,18 +200,20 @@ def _random_bundle(args, tmp: str):
 def _bench_bundle(args, bundle, weights: str) -> int:
     from pixel_anomaly_ros import benchmark
     from pixel_anomaly_ros.pipelines import create_pipeline
-    pipeline = create_pipeline(bundle, args.backend, args.device, args.precision)
+    pipeline = create_pipeline(bundle, args.backend, args.device, args.precision,
+                               args.compile_mode)
     spec = bundle.spec
     h, w = spec.input_size
-    print(f'benchmarking {spec.name} ({spec.variant}) at {w}x{h} on {args.backend} '
-          f'{args.device} {args.precision}, {args.threads} threads')
+    run = pipeline.executor.describe()
+    print(f'benchmarking {spec.name} ({spec.variant}) at {w}x{h} on {run["backend"]} '
+          f'{run["device"]} {run["precision"]}, {args.threads} threads')
     record = benchmark.benchmark_pipeline(pipeline, (h, w), args.runs, args.warmup)
     record['run'] = {'model': spec.name, 'variant': spec.variant, 'weights': weights,
                      'networks': {c: n.builder for c, n in spec.networks.items()},
-                     'backend': args.backend, 'device': args.device,
-                     'precision': args.precision, 'resolution': f'{w}x{h}'}
+                     **run, 'requested_backend': args.backend, 'resolution': f'{w}x{h}'}
     record['machine'] = benchmark.machine_info()
-    stem = f'{spec.name}_{args.backend}_{args.device.replace(":", "")}_{args.precision}_{w}x{h}'
+    stem = (f'{spec.name}_{run["backend"]}_{run["device"].replace(":", "")}_'
+            f'{run["precision"]}_{w}x{h}')
     json_path, md_path = benchmark.write_results(record, args.out, stem)
     print(benchmark.format_markdown(record))
     print(f'wrote {json_path} and {md_path}')

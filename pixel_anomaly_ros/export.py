@@ -173,3 +173,77 @@ def _compare(graph: torch.nn.Module, stage: str, args, path: Path, atol: float
             raise ExportError(f'{stage}: output {name} differs from PyTorch by '
                               f'{diffs[name]:.2e} (> {limit:g})')
     return diffs
+
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+
+
+def load_calibration_images(source, limit: int = 200) -> List[np.ndarray]:
+    """
+    Read INT8 calibration images: a folder of images, or a text file with one path per line.
+
+    :param source: folder or list file.
+    :param limit: most images to read (TensorRT needs a few hundred at most).
+    :return: RGB uint8 images.
+    :raises ExportError: when the source is missing, empty or holds unreadable images.
+    """
+    import cv2
+    source = Path(source)
+    if source.is_dir():
+        paths = sorted(p for p in source.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
+    elif source.is_file():
+        paths = [Path(line.strip()) for line in source.read_text().splitlines()
+                 if line.strip() and not line.startswith('#')]
+    else:
+        raise ExportError(f'{source}: no such folder or list file of calibration images')
+    if not paths:
+        raise ExportError(f'{source}: no calibration images found ({", ".join(IMAGE_SUFFIXES)})')
+    images = []
+    for path in paths[:limit]:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise ExportError(f'{path}: cannot read this calibration image')
+        images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return images
+
+
+def build_tensorrt_engines(bundle: Bundle, precision: str = 'fp16', device: str = 'cuda',
+                           calibration_images: Sequence[np.ndarray] = (), force: bool = False,
+                           verify: bool = True) -> Dict[str, float]:
+    """
+    Build (or reuse) the bundle's TensorRT engines and optionally check them against PyTorch.
+
+    :param bundle: a bundle with exported graphs.
+    :param precision: ``fp32``, ``fp16`` or ``int8``.
+    :param device: the CUDA device to build for.
+    :param calibration_images: RGB uint8 images for INT8.
+    :param force: rebuild engines even when the cache holds valid ones.
+    :param verify: run the TensorRT and the PyTorch-CUDA fp32 pipelines on one random image
+        and compare them; ``False`` builds only (``--build-only``).
+    :return: ``{'score': max abs difference, 'train_ids': mismatch fraction}`` (empty when
+        not verified).
+    :raises ExportError: when an fp32 engine differs from PyTorch by more than 1e-3.
+    """
+    from pixel_anomaly_ros.pipelines import create_pipeline, pipeline_for
+    from pixel_anomaly_ros.runtime.tensorrt_executor import ensure_engines, TensorRTExecutor
+    for stage, (path, _) in ensure_engines(bundle, precision, device, force=force,
+                                           calibration_images=calibration_images,
+                                           log=print).items():
+        print(f'  {stage}: {path}', flush=True)
+    if not verify:
+        return {}
+    h, w = bundle.spec.input_size
+    image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
+    engine = pipeline_for(bundle, TensorRTExecutor(bundle, device, precision))
+    reference = create_pipeline(bundle, 'torch', device, 'fp32')
+    got, expected = engine(image), reference(image)
+    engine.executor.close()
+    reference.executor.close()
+    diffs = {'score': float(np.max(np.abs(got.score - expected.score))),
+             'train_ids': float(np.mean(got.train_ids != expected.train_ids))}
+    print(f'  TensorRT {precision} vs PyTorch fp32: max |score diff| {diffs["score"]:.2e}, '
+          f'train ids differ at {diffs["train_ids"]:.3%} of pixels', flush=True)
+    if precision == 'fp32' and diffs['score'] > 1e-3:
+        raise ExportError(f'the fp32 TensorRT engines differ from PyTorch by '
+                          f'{diffs["score"]:.2e} on the score (> 1e-3)')
+    return diffs

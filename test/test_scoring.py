@@ -39,6 +39,24 @@ def test_distance_map_by_hand():
     assert d.tolist() == pytest.approx([1.0, 0.0], abs=1e-6)
 
 
+def test_uncertainty_maps_equal_the_textbook_softmax_formulas():
+    logits = torch.randn(2, 19, 8, 9) * 4.0
+    logits[0, 3, 0, 0] = logits[0, 5, 0, 0] = logits[0, :, 0, 0].max() + 1.0  # a tie for first
+    p = torch.softmax(logits, dim=1)
+    entropy = -(p * torch.log_softmax(logits, dim=1)).sum(dim=1, keepdim=True)
+    top2 = torch.topk(p, k=2, dim=1).values
+    winner, entropy_map, distance_map = scoring.uncertainty_maps(logits)
+    assert torch.equal(winner, logits.argmax(dim=1, keepdim=True))
+    torch.testing.assert_close(scoring.softmax_entropy(logits), entropy, atol=1e-5, rtol=0)
+    torch.testing.assert_close(entropy_map, scoring.normalise_like_synboost(entropy),
+                               atol=1e-5, rtol=0)
+    margin = scoring.normalise_like_synboost(top2[:, :1] - top2[:, 1:])
+    torch.testing.assert_close(distance_map, 1.0 - margin, atol=1e-5, rtol=0)
+    assert float(distance_map[0, 0, 0, 0]) == 1.0  # tie: margin 0 -> distance 1
+    max_p = 1.0 - p.amax(dim=1, keepdim=True)
+    torch.testing.assert_close(scoring.max_softmax_score(logits), max_p, atol=1e-6, rtol=0)
+
+
 def test_free_energy_ignores_abstention_channel():
     logits = torch.randn(2, 20, 3, 4)
     expected = -torch.logsumexp(logits[:, :19], dim=1, keepdim=True)

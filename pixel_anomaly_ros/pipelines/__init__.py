@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Anomaly pipelines: numpy image in, :class:`AnomalyResult` out; no ROS below this line."""
 
+from typing import Optional
+
 from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.pipelines.base import AnomalyPipeline
 from pixel_anomaly_ros.pipelines.pebal import PEBAL
@@ -27,14 +29,17 @@ def pipeline_for(bundle: Bundle, executor: Executor) -> AnomalyPipeline:
 
 
 def create_pipeline(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
-                    precision: str = 'fp32') -> AnomalyPipeline:
+                    precision: str = 'fp32', compile_mode: Optional[str] = None
+                    ) -> AnomalyPipeline:
     """
     Build the pipeline of a bundle on a backend.
 
     :param bundle: a loaded bundle.
     :param backend: executor backend (see :data:`pixel_anomaly_ros.runtime.BACKENDS`).
     :param device: ``cpu`` or ``cuda[:N]``.
-    :param precision: ``fp32`` or ``fp16``.
+    :param precision: ``fp32``, ``fp16`` or (tensorrt) ``int8``.
+    :param compile_mode: torch backend only: ``inductor`` or ``torch_tensorrt``.
     :return: the ready pipeline.
     """
-    return pipeline_for(bundle, create_executor(bundle, backend, device, precision))
+    return pipeline_for(bundle, create_executor(bundle, backend, device, precision,
+                                                compile_mode))

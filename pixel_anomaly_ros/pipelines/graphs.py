@@ -83,8 +83,8 @@ class SegmentationGraph(nn.Module):
         :return: train_ids (1, 1, H, W) uint8, entropy and distance (1, 1, H, W) in [0, 1].
         """
         logits = self.network(self.normaliser(image))[:, :self.num_classes]
-        return (scoring.train_ids(logits, self.num_classes), scoring.entropy_map(logits),
-                scoring.distance_map(logits))
+        winner, entropy, distance = scoring.uncertainty_maps(logits)
+        return winner.to(torch.uint8), entropy, distance
 
 
 class SynthesisGraph(nn.Module):

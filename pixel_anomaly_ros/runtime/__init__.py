@@ -2,30 +2,85 @@
 # SPDX-License-Identifier: Apache-2.0
 """Inference backends behind one interface; heavy imports happen inside the chosen backend."""
 
+import logging
+from typing import Optional, Tuple
+
 from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
 
-BACKENDS = ('torch', 'onnxruntime')
+BACKENDS = ('auto', 'torch', 'onnxruntime', 'tensorrt')
 
-__all__ = ['BACKENDS', 'BackendError', 'Executor', 'create_executor']
+__all__ = ['BACKENDS', 'BackendError', 'Executor', 'choose_backend', 'create_executor']
+
+_log = logging.getLogger(__name__)
 
 
 def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
-                    precision: str = 'fp32') -> Executor:
+                    precision: str = 'fp32', compile_mode: Optional[str] = None
+                    ) -> Executor:
     """
     Create the executor of a bundle on one backend.
 
     :param bundle: a loaded bundle.
-    :param backend: one of :data:`BACKENDS`.
-    :param device: ``cpu`` or ``cuda[:N]``.
-    :param precision: ``fp32`` or ``fp16``.
+    :param backend: one of :data:`BACKENDS`; ``auto`` picks the fastest one available
+        (see :func:`choose_backend`) and logs the choice.
+    :param device: ``cpu`` or ``cuda[:N]``; with ``auto``, ``cpu`` keeps it on the CPU.
+    :param precision: ``fp32``, ``fp16`` or (tensorrt) ``int8``.
+    :param compile_mode: torch backend only: ``inductor`` or ``torch_tensorrt``.
     :return: the executor, ready to run.
     :raises BackendError: for an unknown backend or an unsupported device/precision.
     """
+    if backend == 'auto':
+        backend, device, precision, reason = choose_backend(bundle, device, precision)
+        _log.info('backend auto: %s on %s %s (%s)', backend, device, precision, reason)
+        executor = create_executor(bundle, backend, device, precision, compile_mode)
+        executor.chosen_because = reason
+        return executor
+    if compile_mode and backend != 'torch':
+        raise BackendError(f'compile mode {compile_mode!r} applies to the torch backend only, '
+                           f'not {backend!r}')
     if backend == 'torch':
         from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
-        return TorchExecutor.from_bundle(bundle, device, precision)
+        return TorchExecutor.from_bundle(bundle, device, precision, compile_mode)
     if backend == 'onnxruntime':
         from pixel_anomaly_ros.runtime.onnxruntime_executor import OnnxRuntimeExecutor
         return OnnxRuntimeExecutor(bundle, device, precision)
-    raise BackendError(f'unknown backend {backend!r}; available here: {list(BACKENDS)}')
+    if backend == 'tensorrt':
+        from pixel_anomaly_ros.runtime.tensorrt_executor import TensorRTExecutor
+        return TensorRTExecutor(bundle, 'cuda' if device == 'cpu' else device, precision,
+                                log=_log.info)
+    raise BackendError(f'unknown backend {backend!r}; use one of {list(BACKENDS)}')
+
+
+def choose_backend(bundle: Bundle, device: str = 'auto', precision: str = 'fp16'
+                   ) -> Tuple[str, str, str, str]:
+    """
+    Pick the fastest usable backend: tensorrt, onnxruntime-cuda, torch-cuda, onnxruntime-cpu.
+
+    ONNX-based backends need the bundle's exported graphs; torch on the CPU is the last resort.
+    Precisions a backend cannot run fall back to fp32.
+
+    :param bundle: the bundle.
+    :param device: ``auto`` or ``cuda[:N]`` to allow the GPU, ``cpu`` to stay on the CPU.
+    :param precision: the wished precision.
+    :return: (backend, device, precision, reason).
+    """
+    import torch
+    exported = all(bundle.onnx_path(s).is_file() for s in bundle.spec.stage_inputs())
+    gpu = device != 'cpu' and torch.cuda.is_available()
+    cuda = device if device.startswith('cuda') else 'cuda'
+    fp = precision if precision in ('fp32', 'fp16') else 'fp32'
+    if gpu and exported:
+        from pixel_anomaly_ros.runtime.tensorrt_executor import tensorrt_available
+        if tensorrt_available():
+            return 'tensorrt', cuda, precision, 'TensorRT and a CUDA GPU are available'
+        import onnxruntime
+        if 'CUDAExecutionProvider' in onnxruntime.get_available_providers():
+            return 'onnxruntime', cuda, 'fp32', 'no TensorRT; ONNX Runtime has CUDA'
+    if gpu:
+        return 'torch', cuda, fp, ('no TensorRT or ONNX Runtime CUDA' if exported else
+                                   'no exported graphs; torch on the GPU')
+    if exported:
+        return 'onnxruntime', 'cpu', 'fp32', 'no usable CUDA GPU; ONNX Runtime on the CPU'
+    return 'torch', 'cpu', 'fp32', ('no usable CUDA GPU and no exported graphs (run '
+                                    '`pixel-anomaly export` for the faster onnxruntime)')

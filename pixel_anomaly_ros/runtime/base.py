@@ -27,6 +27,8 @@ class Executor(ABC):
     device: str = 'cpu'
     #: numeric precision, ``fp32`` or ``fp16``.
     precision: str = 'fp32'
+    #: why ``backend: auto`` picked this executor (empty when chosen explicitly).
+    chosen_because: str = ''
 
     @property
     @abstractmethod
@@ -59,4 +61,7 @@ class Executor(ABC):
 
     def describe(self) -> Dict[str, str]:
         """Return backend, device and precision for logs, diagnostics and benchmarks."""
-        return {'backend': self.backend, 'device': self.device, 'precision': self.precision}
+        info = {'backend': self.backend, 'device': self.device, 'precision': self.precision}
+        if self.chosen_because:
+            info['chosen_because'] = self.chosen_because
+        return info

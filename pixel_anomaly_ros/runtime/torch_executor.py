@@ -3,7 +3,7 @@
 """PyTorch executor: runs the stage graphs eagerly on the CPU or a CUDA device."""
 
 from contextlib import nullcontext
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
@@ -18,14 +18,17 @@ class TorchExecutor(Executor):
     backend = 'torch'
 
     def __init__(self, graphs: Dict[str, torch.nn.Module], device: str = 'cpu',
-                 precision: str = 'fp32'):
+                 precision: str = 'fp32', compile_mode: Optional[str] = None):
         """
-        Move the graphs to the device.
+        Move the graphs to the device, optionally compiling them.
 
         :param graphs: ``{stage: graph}`` from :func:`build_stage_graphs`.
         :param device: ``cpu``, ``cuda`` or ``cuda:N``.
         :param precision: ``fp32``, or ``fp16`` (CUDA autocast; not available on the CPU).
-        :raises BackendError: for an unavailable device or unsupported precision.
+        :param compile_mode: ``None`` (eager), ``inductor`` (``torch.compile``) or
+            ``torch_tensorrt`` (``torch.compile`` with the torch-tensorrt backend, CUDA only).
+            Compilation happens lazily on the first call of each stage.
+        :raises BackendError: for an unavailable device, precision or compile mode.
         """
         if precision not in ('fp32', 'fp16'):
             raise BackendError(f'precision {precision!r} is not supported by the torch backend; '
@@ -40,21 +43,31 @@ class TorchExecutor(Executor):
         self.precision = precision
         self._torch_device = torch.device(device)
         self._graphs = {name: g.to(self._torch_device).eval() for name, g in graphs.items()}
+        self.compile_mode = compile_mode
+        if compile_mode:
+            backend = _compile_backend(compile_mode, device)
+            self._graphs = {name: torch.compile(g, backend=backend, dynamic=False)
+                            for name, g in self._graphs.items()}
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle, device: str = 'cpu', precision: str = 'fp32'
-                    ) -> 'TorchExecutor':
+    def from_bundle(cls, bundle: Bundle, device: str = 'cpu', precision: str = 'fp32',
+                    compile_mode: Optional[str] = None) -> 'TorchExecutor':
         """
         Build the networks of a bundle, load its weights and wrap the stage graphs.
 
         :param bundle: a loaded bundle.
         :param device: torch device string.
         :param precision: ``fp32`` or ``fp16``.
+        :param compile_mode: see :class:`TorchExecutor`.
         :return: the executor.
         """
         networks = build_networks(bundle.spec, bundle.component_state_dicts(),
                                   where=str(bundle.weights_path))
-        return cls(build_stage_graphs(bundle.spec, networks), device, precision)
+        return cls(build_stage_graphs(bundle.spec, networks), device, precision, compile_mode)
+
+    def describe(self) -> Dict[str, str]:
+        """Return backend, device, precision and the compile mode."""
+        return {**super().describe(), 'compile': self.compile_mode or 'eager'}
 
     @property
     def stages(self) -> Tuple[str, ...]:
@@ -101,3 +114,23 @@ class TorchExecutor(Executor):
         self._graphs = {}
         if self._torch_device.type == 'cuda':
             torch.cuda.empty_cache()
+
+
+COMPILE_MODES = ('inductor', 'torch_tensorrt')
+
+
+def _compile_backend(mode: str, device: str) -> str:
+    """Return the ``torch.compile`` backend name of a compile mode, checking it can run."""
+    if mode not in COMPILE_MODES:
+        raise BackendError(f'compile mode {mode!r} is unknown; use one of {COMPILE_MODES} or '
+                           f'leave it empty for eager execution')
+    if mode == 'torch_tensorrt':
+        if not device.startswith('cuda'):
+            raise BackendError('compile mode torch_tensorrt needs a CUDA device')
+        try:
+            import torch_tensorrt  # noqa: F401 - registers the backend
+        except ImportError as exc:
+            raise BackendError('compile mode torch_tensorrt needs the torch-tensorrt package '
+                               '(pip install torch-tensorrt); or use inductor') from exc
+        return 'torch_tensorrt'
+    return 'inductor'
