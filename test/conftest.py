@@ -93,3 +93,32 @@ def tiny_bundles(tmp_path_factory):
     return {'light': make_random_bundle('light_tiny', root / 'light'),
             'pebal': make_random_bundle('pebal_tiny', root / 'pebal'),
             'pebal_icnet': make_random_bundle('pebal_icnet_tiny', root / 'pebal_icnet')}
+
+
+@pytest.fixture
+def ros_env(monkeypatch):
+    """Use a private ROS domain on localhost only; return the environment for children."""
+    from ros_helpers import DOMAIN_ID
+    monkeypatch.setenv('ROS_DOMAIN_ID', DOMAIN_ID)
+    monkeypatch.setenv('ROS_AUTOMATIC_DISCOVERY_RANGE', 'LOCALHOST')
+    return dict(os.environ)
+
+
+@pytest.fixture
+def start_detector(ros_env):
+    """Start detector_node processes (see ``ros_helpers.DetectorProcesses``); stop them after."""
+    from ros_helpers import DetectorProcesses
+    processes = DetectorProcesses(ros_env)
+    yield processes
+    processes.stop()
+
+
+@pytest.fixture
+def client(ros_env):
+    """Give an rclpy node in this process to talk to the detector."""
+    import rclpy
+    rclpy.init()
+    node = rclpy.create_node('detector_test_client')
+    yield node
+    node.destroy_node()
+    rclpy.shutdown()

@@ -1,0 +1,124 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""Helpers of the tests that talk to detector_node over DDS (imported by ROS tests only)."""
+
+import array
+import os
+from pathlib import Path
+import signal
+import subprocess
+import sys
+import time
+
+from diagnostic_msgs.msg import DiagnosticArray
+import numpy as np
+import rclpy
+from rclpy.qos import QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import Image
+
+DOMAIN_ID = str(40 + os.getpid() % 50)
+CONFIG = Path(__file__).resolve().parents[1] / 'config' / 'detector.yaml'
+RELIABLE = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE)
+
+
+class DetectorProcesses:
+    """Starts detector_node processes from config/detector.yaml plus overrides."""
+
+    def __init__(self, env: dict):
+        """
+        Keep the environment for the children.
+
+        :param env: environment with the private ROS domain.
+        """
+        self.env = env
+        self.procs = []
+
+    def __call__(self, bundle_path, *overrides, namespace=''):
+        """
+        Start one node on the torch CPU backend with reliable input.
+
+        :param bundle_path: the bundle.
+        :param overrides: extra ``name:=value`` parameters.
+        :param namespace: node namespace.
+        :return: the process.
+        """
+        args = [sys.executable, '-m', 'pixel_anomaly_ros.ros.detector_node', '--ros-args',
+                '--params-file', str(CONFIG), '-p', f'bundle:={bundle_path}',
+                '-p', 'input.reliable:=true', '-p', 'backend:=torch', '-p', 'device:=cpu',
+                '-p', 'precision:=fp32']
+        for override in overrides:
+            args += ['-p', override]
+        if namespace:
+            args += ['-r', f'__ns:={namespace}']
+        proc = subprocess.Popen(args, env=self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        self.procs.append(proc)
+        return proc
+
+    def stop(self):
+        """Stop every started node (SIGINT to its process group, then SIGKILL)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGINT)
+                try:
+                    proc.wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.killpg(proc.pid, signal.SIGKILL)
+
+
+def stamp(msg, stamp_ns: int):
+    """Write the header time in ns and the frame id into a message; return it."""
+    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 10**9)
+    msg.header.frame_id = 'camera'
+    return msg
+
+
+def stamp_ns(msg) -> int:
+    """Return a message's header stamp in nanoseconds."""
+    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+
+
+def rgb_message(height: int, width: int, stamp_value: int, seed: int = 0) -> Image:
+    """Build a valid rgb8 frame with a given stamp (ns)."""
+    msg = Image()
+    msg.height, msg.width, msg.encoding, msg.step = height, width, 'rgb8', width * 3
+    pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), np.uint8)
+    data = array.array('B')
+    data.frombytes(pixels.tobytes())
+    msg.data = data
+    return stamp(msg, stamp_value)
+
+
+def spin_until(node, condition, timeout: float, proc=None) -> bool:
+    """Spin ``node`` until ``condition()`` holds or the timeout passes; fail if proc died."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and not condition():
+        if proc is not None:
+            assert proc.poll() is None, proc.stdout.read()
+        rclpy.spin_once(node, timeout_sec=0.05)
+    return condition()
+
+
+def wait_for_subscriber(node, publisher, proc, timeout: float = 60) -> None:
+    """Wait until the detector subscribed to ``publisher``."""
+    assert spin_until(node, lambda: publisher.get_subscription_count() > 0, timeout, proc), \
+        'the detector never subscribed'
+
+
+def diagnostic_values(msg: DiagnosticArray) -> dict:
+    """Return the key/value pairs of the first status."""
+    return {kv.key: kv.value for kv in msg.status[0].values}
+
+
+def latest_values(diagnostics, hardware_id: str) -> dict:
+    """Return the newest diagnostic values of one node (empty if none arrived)."""
+    mine = [d for d in diagnostics if d.status[0].hardware_id == hardware_id]
+    return diagnostic_values(mine[-1]) if mine else {}
+
+
+def call(node, client, request, timeout: float = 20):
+    """Call a service and wait for its response."""
+    assert client.wait_for_service(timeout_sec=timeout), client.srv_name
+    future = client.call_async(request)
+    spin_until(node, future.done, timeout)
+    return future.result()
