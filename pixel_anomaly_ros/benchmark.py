@@ -92,8 +92,8 @@ def write_results(record: Dict[str, object], out_dir, stem: str) -> Tuple[Path, 
     out_dir.mkdir(parents=True, exist_ok=True)
     record = dict(record, date=datetime.now(timezone.utc).isoformat(timespec='seconds'))
     json_path, md_path = out_dir / f'{stem}.json', out_dir / f'{stem}.md'
-    _write_atomic(json_path, json.dumps(record, indent=2) + '\n')
-    _write_atomic(md_path, format_markdown(record))
+    write_text_atomic(json_path, json.dumps(record, indent=2) + '\n')
+    write_text_atomic(md_path, format_markdown(record))
     return json_path, md_path
 
 
@@ -114,7 +114,13 @@ def format_markdown(record: Dict[str, object]) -> str:
     return '\n'.join(lines)
 
 
-def _write_atomic(path: Path, text: str) -> None:
+def write_text_atomic(path: Path, text: str) -> None:
+    """
+    Write a text file atomically (temporary sibling, then rename).
+
+    :param path: destination.
+    :param text: content.
+    """
     tmp = path.with_name(f'.{path.name}.tmp')
     tmp.write_text(text)
     os.replace(tmp, path)

@@ -3,6 +3,7 @@
 """The ``pixel-anomaly`` command: one console script with a subcommand per job."""
 
 import argparse
+from pathlib import Path
 import sys
 from typing import List, Optional, Tuple
 
@@ -134,9 +135,25 @@ def _add_bench(sub) -> None:
                     'and Markdown with the machine and versions.',
         epilog='Examples:\n  pixel-anomaly bench --bundle models/demo_light\n'
                '  pixel-anomaly bench --preset light --resolution 2048x1024 --runs 10\n'
+               '  pixel-anomaly bench --node --preset light_tiny --resolution 2048x1024\n'
+               '  pixel-anomaly bench --metrics\n'
                'A --preset uses random weights: right for timing, meaningless scores.',
         formatter_class=argparse.RawDescriptionHelpFormatter)
-    src = p.add_mutually_exclusive_group(required=True)
+    mode = p.add_argument_group('other measurements')
+    mode.add_argument('--node', action='store_true',
+                      help='measure detector_node instead: overhead per frame (decode, '
+                           'post-process, encode and publish of all outputs) and end-to-end '
+                           'latency across processes; --resolution is the camera size')
+    mode.add_argument('--rate', type=float, default=10.0, help='--node: camera rate (Hz)')
+    mode.add_argument('--seconds', type=float, default=15.0, help='--node: measuring time')
+    mode.add_argument('--no-shm', action='store_true',
+                      help='--node: default Fast DDS transports instead of config/fastdds_shm.xml')
+    mode.add_argument('--output-resolution', default='input', choices=['input', 'network'],
+                      help='--node: size of the published outputs (default input)')
+    mode.add_argument('--metrics', action='store_true',
+                      help='measure the binned anomaly metrics instead (100 images of '
+                           '1024x2048, one core) and the peak memory of the exact mode')
+    src = p.add_mutually_exclusive_group()
     src.add_argument('--bundle', help='bundle directory')
     src.add_argument('--preset', help='architecture preset with random weights: light, '
                      'light_tiny, pebal, pebal_tiny, pebal_icnet, pebal_icnet_tiny')
@@ -165,9 +182,20 @@ def _run_bench(args) -> int:
 
     from pixel_anomaly_ros.bundle import load_bundle
 
+    if args.metrics:
+        from pixel_anomaly_ros.evaluation import metrics_benchmark
+        result = metrics_benchmark.benchmark_metrics()
+        paths = metrics_benchmark.write_metrics_benchmark(result, args.out)
+        print(metrics_benchmark.format_metrics_benchmark(result))
+        print(f'wrote {paths[0]} and {paths[1]}')
+        return 0
+    if not (args.bundle or args.preset):
+        raise ValueError('give --bundle DIR or --preset NAME (or --metrics)')
     if args.runs < 1:
         raise ValueError('--runs must be at least 1')
     torch.set_num_threads(args.threads)
+    if args.node:
+        return _bench_node(args)
     if args.bundle:
         bundle = load_bundle(args.bundle)
         if args.resolution and args.resolution != bundle.spec.input_size:
@@ -178,6 +206,41 @@ def _run_bench(args) -> int:
         return _bench_bundle(args, bundle, 'bundle ' + str(bundle.path))
     with tempfile.TemporaryDirectory(prefix='pixel-anomaly-bench-') as tmp:
         return _bench_bundle(args, _random_bundle(args, tmp), 'random (architecture preset)')
+
+
+def _bench_node(args) -> int:
+    import json
+    import tempfile
+
+    from pixel_anomaly_ros.benchmark import machine_info, write_text_atomic
+    from pixel_anomaly_ros.bundle import load_bundle
+    from pixel_anomaly_ros.ros.node_benchmark import format_node_benchmark, run_node_benchmark
+    with tempfile.TemporaryDirectory(prefix='pixel-anomaly-node-') as tmp:
+        if args.bundle:
+            bundle = load_bundle(args.bundle)
+        else:
+            resolution, args.resolution = args.resolution, None  # camera size, not network
+            bundle = _random_bundle(args, tmp)
+            args.resolution = resolution
+        sizes = [args.resolution] if args.resolution else [(512, 1024), (1024, 2048)]
+        records = []
+        for h, w in sizes:
+            print(f'detector_node with {bundle.spec.name}: {w}x{h} camera at {args.rate} Hz for '
+                  f'{args.seconds} s ...', flush=True)
+            records.append(run_node_benchmark(
+                str(bundle.path), w, h, args.rate, args.seconds, shm=not args.no_shm,
+                output_resolution=args.output_resolution, backend=args.backend,
+                device=args.device))
+    text = format_node_benchmark(records)
+    stem = f'node_{bundle.spec.name}_{args.output_resolution}{"" if args.no_shm else "_shm"}'
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(out / f'{stem}.json', json.dumps(
+        {'records': records, 'machine': machine_info()}, indent=2) + '\n')
+    write_text_atomic(out / f'{stem}.md', text)
+    print(text)
+    print(f'wrote {out / stem}.json and .md')
+    return 0
 
 
 def _random_bundle(args, tmp: str):
