@@ -28,8 +28,9 @@ setup(
     data_files=[
         ('share/ament_index/resource_index/packages', ['resource/' + PACKAGE]),
         ('share/' + PACKAGE, ['package.xml']),
-        ('share/' + PACKAGE + '/launch', glob('launch/*.launch.py')),
-        ('share/' + PACKAGE + '/config', glob('config/*')),
+        ('share/' + PACKAGE + '/launch', sorted(glob('launch/*.launch.py'))),
+        ('share/' + PACKAGE + '/config', sorted(glob('config/*.yaml') + glob('config/*.rviz')
+                                                + glob('config/*.xml'))),
         ('share/' + PACKAGE + '/models', glob('models/*.md')),
     ] + model_data_files(),
     install_requires=['setuptools'],
