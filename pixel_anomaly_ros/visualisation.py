@@ -92,7 +92,8 @@ def heatmap_bgr(score: np.ndarray, out: Optional[np.ndarray] = None) -> np.ndarr
 
 
 def overlay_bgr(image_rgb: np.ndarray, score: np.ndarray, mask: Optional[np.ndarray] = None,
-                alpha: float = 0.5, out: Optional[np.ndarray] = None) -> np.ndarray:
+                alpha: float = 0.5, out: Optional[np.ndarray] = None,
+                heatmap: Optional[np.ndarray] = None) -> np.ndarray:
     """
     Blend the heatmap into the camera image where the mask is set.
 
@@ -102,6 +103,8 @@ def overlay_bgr(image_rgb: np.ndarray, score: np.ndarray, mask: Optional[np.ndar
         ``alpha`` where it is non-zero. None blends everywhere with weight ``alpha * score``.
     :param alpha: weight of the heatmap, 0..1.
     :param out: (H, W, 3) uint8 array to write into, or None for a new one.
+    :param heatmap: :func:`heatmap_bgr` of ``score`` when it is already computed (with a mask
+        it is overwritten by the blend).
     :return: (H, W, 3) uint8 BGR overlay; ``out`` if given.
     :raises ValueError: if the inputs do not share one resolution.
     """
@@ -110,7 +113,7 @@ def overlay_bgr(image_rgb: np.ndarray, score: np.ndarray, mask: Optional[np.ndar
         raise ValueError(f'image {image_rgb.shape}, score {score.shape} and mask '
                          f'{None if mask is None else mask.shape} must share (H, W)')
     out = cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR, dst=out)
-    heat = heatmap_bgr(score)
+    heat = heatmap_bgr(score) if heatmap is None else heatmap
     if mask is None:
         weight = np.multiply(score, np.float32(alpha), dtype=np.float32)
         return cv2.blendLinear(out, heat, 1.0 - weight, weight, dst=out)

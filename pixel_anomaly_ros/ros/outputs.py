@@ -47,6 +47,7 @@ class OutputTopics:
         self.publishers = {topic: create_publisher(Image, topic, qos) for topic in OUTPUTS}
         self.overlay_alpha = 0.5
         self._buffers: Dict[Tuple[str, int, int], np.ndarray] = {}
+        self._heatmap_ready = False
 
     def wanted(self) -> List[str]:
         """Return the topics that currently have at least one subscriber."""
@@ -63,9 +64,11 @@ class OutputTopics:
             resolution differs).
         :param header: the input header, copied to every output.
         """
+        self._heatmap_ready = False
         for topic in topics:
             self.publishers[topic].publish(
                 numpy_to_image(self._render(topic, result, image_rgb), OUTPUTS[topic][0], header))
+            self._heatmap_ready |= topic == 'anomaly/heatmap'
 
     def destroy(self, destroy_publisher: Callable) -> None:
         """
@@ -92,8 +95,13 @@ class OutputTopics:
             return visualisation.heatmap_bgr(result.score, out=out)
         height, width = result.score.shape
         camera = visualisation.resize_linear(image_rgb, width, height)
+        # The heatmap topic is rendered (and already copied into its message) before the
+        # overlay; reuse it, the blend may then overwrite it.
+        heat = self._buffer('anomaly/heatmap', result.score.shape)
+        if not self._heatmap_ready:
+            visualisation.heatmap_bgr(result.score, out=heat)
         return visualisation.overlay_bgr(camera, result.score, result.mask,
-                                         self.overlay_alpha, out=out)
+                                         self.overlay_alpha, out=out, heatmap=heat)
 
     def _buffer(self, topic: str, size: Tuple[int, int]) -> np.ndarray:
         _, channels, dtype = OUTPUTS[topic]
