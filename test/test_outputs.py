@@ -8,7 +8,7 @@ from pixel_anomaly_ros.pipelines.result import AnomalyResult
 import pytest
 
 pytest.importorskip('rclpy')
-from pixel_anomaly_ros.ros.outputs import OUTPUTS, OutputTopics  # noqa: E402
+from pixel_anomaly_ros.ros.outputs import OUTPUTS, OutputTopics  # noqa: E402, I100
 from std_msgs.msg import Header  # noqa: E402
 
 
