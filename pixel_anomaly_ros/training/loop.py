@@ -1,0 +1,214 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+The common training loop: seeding, poly learning rate, resumable checkpoints, log, bundles.
+
+The poly schedule spans ``schedule_steps`` (default ``steps``): keep it fixed when a run is
+split into resumed parts. Each step's data come from ``numpy.random.default_rng([seed, step])``
+and the torch RNG state is checkpointed, so ``--steps 2`` then ``--resume --steps 4`` gives
+the same weights as ``--steps 4`` in one go (with ``--schedule-steps 4`` both times).
+Checkpoints and the JSONL log live in a work directory next to the bundle (``<out>.train`` by
+default), because bundles are replaced atomically.
+"""
+
+from dataclasses import dataclass, field
+import json
+from pathlib import Path
+import random
+import sys
+import time
+from typing import Callable, Dict, Optional, Tuple
+
+import numpy as np
+from pixel_anomaly_ros.bundle import BundleSpec, load_bundle, write_bundle
+from pixel_anomaly_ros.pipelines.graphs import build_networks
+from pixel_anomaly_ros.presets import preset_spec
+import torch
+from torch import nn
+from tqdm import tqdm
+
+CHECKPOINT_FILE = 'checkpoint.pt'
+LOG_FILE = 'log.jsonl'
+
+
+@dataclass
+class TrainConfig:
+    """Options shared by every trainer (the CLI fills it from its arguments)."""
+
+    data: str
+    out: str
+    preset: str = 'light_tiny'
+    steps: int = 100
+    schedule_steps: Optional[int] = None
+    batch_size: int = 2
+    crop: Tuple[int, int] = (64, 128)
+    seed: int = 0
+    lr: Optional[float] = None
+    checkpoint_every: int = 50
+    resume: bool = False
+    init: Optional[str] = None
+    work: Optional[str] = None
+    device: str = 'cpu'
+    progress: bool = True
+    command: str = field(default_factory=lambda: ' '.join(sys.argv))
+    extra: Dict[str, object] = field(default_factory=dict)
+
+    def work_dir(self, name: str) -> Path:
+        """
+        Return the directory of a trainer's checkpoint and log.
+
+        :param name: trainer name.
+        :return: ``<work>/<name>`` (default work: ``<out>.train``).
+        """
+        out = Path(self.out)
+        base = Path(self.work) if self.work else out.with_name(out.name + '.train')
+        return base / name
+
+
+def seed_everything(seed: int) -> None:
+    """
+    Seed Python, NumPy and torch.
+
+    :param seed: the seed.
+    """
+    random.seed(seed)
+    np.random.seed(seed % (1 << 32))
+    torch.manual_seed(seed)
+
+
+def poly_lr(base: float, step: int, total: int, power: float = 0.9,
+            floor: float = 1e-8) -> float:
+    """
+    Return the poly learning rate ``base * (1 - step / total) ** power`` (at least ``floor``).
+
+    :param base: initial learning rate.
+    :param step: current step (0-based).
+    :param total: number of steps.
+    :param power: poly power (0.9).
+    :param floor: minimum.
+    :return: the learning rate.
+    """
+    return max(floor, base * max(0.0, 1.0 - step / max(1, total)) ** power)
+
+
+def open_bundle(cfg: TrainConfig, preset: Optional[str] = None
+                ) -> Tuple[BundleSpec, Optional[Dict[str, dict]]]:
+    """
+    Return the spec and weights to start from: ``--init``, an existing ``--out``, the preset.
+
+    :param cfg: the training options.
+    :param preset: preset overriding ``cfg.preset``.
+    :return: ``(spec, {component: state_dict} or None)``.
+    """
+    for source in (cfg.init, cfg.out):
+        if source and (Path(source) / 'bundle.yaml').is_file():
+            bundle = load_bundle(source)
+            return bundle.spec, bundle.component_state_dicts()
+    return preset_spec(preset or cfg.preset), None
+
+
+def save_bundle(cfg: TrainConfig, spec: BundleSpec, networks: Dict[str, nn.Module],
+                component: str, summary: Dict[str, object]) -> Path:
+    """
+    Write (or replace) the output bundle, recording the training run in its provenance.
+
+    :param cfg: the training options.
+    :param spec: the bundle spec.
+    :param networks: ``{component: network}`` of every network of the variant.
+    :param component: the component this run trained (provenance key).
+    :param summary: run summary to record (steps, final loss, ...).
+    :return: the bundle directory.
+    """
+    spec.provenance = dict(spec.provenance)
+    spec.provenance.setdefault('source', 'trained with pixel_anomaly_ros.training')
+    training = dict(spec.provenance.get('training') or {})
+    training[component] = {'command': cfg.command, 'seed': cfg.seed, 'data': str(cfg.data),
+                           'steps': cfg.steps, 'batch_size': cfg.batch_size,
+                           'crop': list(cfg.crop), **summary}
+    spec.provenance['training'] = training
+    states = {c: {k: v.detach().cpu() for k, v in n.state_dict().items()}
+              for c, n in networks.items()}
+    return write_bundle(spec, states, cfg.out, overwrite=True).path
+
+
+def build_from(spec: BundleSpec, states: Optional[Dict[str, dict]]) -> Dict[str, nn.Module]:
+    """
+    Build the bundle's networks with its weights (or random ones).
+
+    :param spec: the bundle spec.
+    :param states: ``{component: state_dict}`` or ``None``.
+    :return: ``{component: network}``.
+    """
+    return build_networks(spec, states)
+
+
+StepFn = Callable[[int, np.random.Generator], Dict[str, torch.Tensor]]
+
+
+def train_loop(cfg: TrainConfig, name: str, modules: Dict[str, nn.Module],
+               optimizer: torch.optim.Optimizer, step_fn: StepFn, base_lr: float,
+               schedule: str = 'poly') -> Dict[str, object]:
+    """
+    Run ``cfg.steps`` optimisation steps with checkpoints, resume and a JSONL log.
+
+    :param cfg: the training options.
+    :param name: trainer name (work sub-directory).
+    :param modules: the modules whose state is checkpointed (trained ones).
+    :param optimizer: their optimiser.
+    :param step_fn: ``step_fn(step, rng)`` returns losses, ``'loss'`` is optimised.
+    :param base_lr: initial learning rate.
+    :param schedule: ``'poly'`` (power 0.9) or ``'constant'``.
+    :return: ``{'final_loss', 'first_loss', 'steps_run', 'resumed_from'}``.
+    """
+    work = cfg.work_dir(name)
+    work.mkdir(parents=True, exist_ok=True)
+    ckpt_path, log_path = work / CHECKPOINT_FILE, work / LOG_FILE
+    start = 0
+    if cfg.resume and ckpt_path.is_file():
+        state = torch.load(ckpt_path, map_location='cpu', weights_only=True)
+        for key, module in modules.items():
+            module.load_state_dict(state['modules'][key])
+        optimizer.load_state_dict(state['optimizer'])
+        torch.set_rng_state(state['torch_rng'])
+        start = int(state['step'])
+    elif log_path.exists():
+        log_path.unlink()
+    total = cfg.schedule_steps or cfg.steps
+    first = last = None
+    bar = tqdm(range(start, cfg.steps), desc=f'train {name}', disable=not cfg.progress,
+               initial=start, total=cfg.steps)
+    with open(log_path, 'a') as log:
+        for step in bar:
+            lr = poly_lr(base_lr, step, total) if schedule == 'poly' else base_lr
+            for group in optimizer.param_groups:
+                group['lr'] = lr
+            tic = time.perf_counter()
+            losses = step_fn(step, np.random.default_rng([cfg.seed, step]))
+            optimizer.zero_grad(set_to_none=True)
+            losses['loss'].backward()
+            optimizer.step()
+            values = {k: float(v.detach()) for k, v in losses.items()}
+            if not np.isfinite(values['loss']):
+                raise FloatingPointError(f'{name}: loss is {values["loss"]} at step {step}')
+            first = values['loss'] if first is None else first
+            last = values['loss']
+            record = {'step': step + 1, **values, 'lr': lr,
+                      'seconds': round(time.perf_counter() - tic, 4)}
+            log.write(json.dumps(record) + '\n')
+            log.flush()
+            bar.set_postfix(loss=f'{last:.4f}')
+            done = step + 1
+            if done % max(1, cfg.checkpoint_every) == 0 or done == cfg.steps:
+                _save_checkpoint(ckpt_path, modules, optimizer, done)
+    return {'first_loss': first, 'final_loss': last, 'steps_run': cfg.steps - start,
+            'resumed_from': start}
+
+
+def _save_checkpoint(path: Path, modules: Dict[str, nn.Module],
+                     optimizer: torch.optim.Optimizer, step: int) -> None:
+    state = {'modules': {k: m.state_dict() for k, m in modules.items()},
+             'optimizer': optimizer.state_dict(), 'step': step,
+             'torch_rng': torch.get_rng_state()}
+    tmp = path.with_suffix('.tmp')
+    torch.save(state, tmp)
+    tmp.replace(path)

@@ -1,0 +1,134 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""CPU smoke tests of the trainers, resume, bundles and calibration on a tiny synthetic world."""
+
+import argparse
+import json
+
+import numpy as np
+from pixel_anomaly_ros import synthetic
+from pixel_anomaly_ros.bundle import load_bundle
+from pixel_anomaly_ros.pipelines import create_pipeline
+from pixel_anomaly_ros.training import data as tdata
+from pixel_anomaly_ros.training import trainers
+from pixel_anomaly_ros.training.cli import add_train_parsers
+from pixel_anomaly_ros.training.loop import TrainConfig
+import pytest
+import yaml
+
+
+@pytest.fixture(scope='module')
+def world(tmp_path_factory):
+    out = tmp_path_factory.mktemp('world') / 'w'
+    synthetic.generate(out, seed=0, train=4, val=2, anomalies=3, size=(64, 128), progress=False)
+    return out
+
+
+@pytest.fixture(scope='module')
+def light(world, tmp_path_factory):
+    out = tmp_path_factory.mktemp('bundles') / 'light'
+    summaries = {}
+    for name in ('segmentation', 'synthesis', 'dissimilarity'):
+        cfg = TrainConfig(data=str(world), out=str(out), steps=2, progress=False)
+        summaries[name] = getattr(trainers, f'train_{name}')(cfg)
+    return out, summaries
+
+
+def _run(bundle_path):
+    image = np.random.default_rng(0).integers(0, 255, (64, 128, 3), dtype=np.uint8)
+    result = create_pipeline(load_bundle(bundle_path))(image)
+    assert result.score.shape == (64, 128) and np.isfinite(result.score).all()
+
+
+def test_data_reader_and_generators(world):
+    ds = tdata.CityscapesTrainSet(world, crop=(64, 128))
+    s = ds.sample(0, np.random.default_rng(0))
+    assert s['image'].shape == (64, 128, 3) and s['train_ids'].shape == (64, 128)
+    labels, train_ids, target = tdata.synboost_corrupt(
+        s['label_ids'], s['instance_ids'], np.random.default_rng(1))
+    changed = labels != s['label_ids']
+    assert (target[changed] == 1).all()
+    assert (target[np.isin(s['label_ids'], tdata.VOID_LABEL_IDS)] == 1).all()
+    image, ids, mask = tdata.anomaly_mix(s['image'], s['train_ids'], np.random.default_rng(2))
+    assert mask.any() and (ids[mask] == 254).all() and (ids[~mask] == s['train_ids'][~mask]).all()
+    src = (np.full((10, 10, 3), 7, np.uint8), np.pad(np.ones((4, 4), bool), 3))
+    image, ids, mask = tdata.anomaly_mix(s['image'], s['train_ids'], np.random.default_rng(3),
+                                         source=src)
+    assert mask.sum() == 16 and (image[mask] == 7).all()
+
+
+def test_light_trainers_write_a_runnable_bundle(light):
+    out, summaries = light
+    for summary in summaries.values():
+        assert np.isfinite(summary['final_loss'])
+    spec = load_bundle(out).spec
+    assert set(spec.provenance['training']) == {'segmentation', 'synthesis', 'dissimilarity'}
+    assert spec.provenance['training']['segmentation']['seed'] == 0
+    log = out.parent / 'light.train' / 'segmentation' / 'log.jsonl'
+    assert [json.loads(line)['step'] for line in log.read_text().splitlines()] == [1, 2]
+    _run(out)
+
+
+def test_resume_matches_straight_run(world, tmp_path):
+    def weights(out):
+        return load_bundle(out).component_state_dicts()['segmentation']
+
+    def cfg(out, steps, resume=False):
+        return TrainConfig(data=str(world), out=str(out), steps=steps, resume=resume,
+                           schedule_steps=4, checkpoint_every=2, progress=False,
+                           preset='pebal_icnet_tiny', extra={'mix_prob': 1.0}, lr=1e-3)
+
+    trainers.train_pebal(cfg(tmp_path / 'a', 4))
+    trainers.train_pebal(cfg(tmp_path / 'b', 2))
+    summary = trainers.train_pebal(cfg(tmp_path / 'b', 4, resume=True))
+    assert summary['resumed_from'] == 2 and summary['steps_run'] == 2
+    a, b = weights(tmp_path / 'a'), weights(tmp_path / 'b')
+    assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_pebal_from_segmentation_bundle_and_calibrate(light, world, tmp_path):
+    out = tmp_path / 'pebal'
+    cfg = TrainConfig(data=str(world), out=str(out), init=str(light[0]), steps=2,
+                      progress=False, preset='pebal_icnet_tiny')
+    before = load_bundle(light[0]).component_state_dicts()['segmentation']
+    summary = trainers.train_pebal(cfg)
+    assert np.isfinite(summary['final_loss'])
+    after = load_bundle(out).component_state_dicts()['segmentation']
+    # the backbone is frozen (only BN statistics move); the classifier grew an abstention row
+    assert np.array_equal(before['head.conv_cls.weight'].numpy(),
+                          after['head.conv_cls.weight'][:19].numpy()) is False
+    assert after['head.conv_cls.weight'].shape[0] == 20
+    assert np.array_equal(before['conv_sub1.0.conv.weight'].numpy(),
+                          after['conv_sub1.0.conv.weight'].numpy())
+    parser = argparse.ArgumentParser()
+    add_train_parsers(parser.add_subparsers(dest='command'))
+    args = parser.parse_args(['calibrate', '--bundle', str(out), '--data', str(world),
+                              '--quiet'])
+    assert args.func(args) == 0
+    doc = yaml.safe_load((out / 'bundle.yaml').read_text())
+    assert doc['score']['hi'] > doc['score']['lo'] and 0 <= doc['score']['threshold'] <= 1
+    assert 'calibration' in doc['provenance']
+    _run(out)
+
+
+def test_calibrate_synboost_weights(light, world, tmp_path):
+    from pixel_anomaly_ros.training.calibrate import calibrate, weight_grid
+    assert len(weight_grid(0.25)) == 35
+    result = calibrate(str(light[0]), str(world), out=str(tmp_path / 'cal'), progress=False)
+    doc = yaml.safe_load((tmp_path / 'cal' / 'bundle.yaml').read_text())
+    assert doc['ensemble'] == result['ensemble']
+    assert sum(doc['ensemble'].values()) == pytest.approx(1.0)
+    assert doc['score'] == {'lo': result['score_lo'], 'hi': result['score_hi'],
+                            'threshold': result['threshold']}
+
+
+def test_cli_help_and_parsing(capsys):
+    parser = argparse.ArgumentParser(prog='pixel-anomaly')
+    add_train_parsers(parser.add_subparsers(dest='command'))
+    for argv in (['train', '--help'], ['train', 'pebal', '--help'], ['calibrate', '--help']):
+        with pytest.raises(SystemExit):
+            parser.parse_args(argv)
+        assert 'examples:' in capsys.readouterr().out
+    args = parser.parse_args(['train', 'segmentation', '--data', 'd', '--out', 'o',
+                              '--crop', '256x128', '--steps', '3'])
+    assert args.crop == (128, 256) and args.trainer == 'segmentation'
