@@ -283,6 +283,240 @@ def _bench_bundle(args, bundle, weights: str) -> int:
     return 0
 
 
+def parse_option(text: str) -> Tuple[str, object]:
+    """
+    Parse a ``--option key=value`` dataset option; the value is read as JSON when it can be.
+
+    :param text: e.g. ``image_topic=/camera/image``, ``anomaly_values=[255]`` or
+        ``tolerance_ns=5000000``.
+    :return: (key, value); values that are not JSON stay strings.
+    :raises argparse.ArgumentTypeError: without ``=`` or with an empty key.
+    """
+    import json
+    key, sep, value = text.partition('=')
+    if not sep or not key.strip():
+        raise argparse.ArgumentTypeError(f'expected KEY=VALUE, got {text!r}')
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        parsed = value
+    return key.strip(), parsed
+
+
+def _dataset_options(kind: str, pairs) -> dict:
+    """Turn ``--option`` pairs into opener keywords; sequence options accept ``1,2`` or ``1``."""
+    import inspect
+
+    from pixel_anomaly_ros.evaluation.datasets import DATASETS
+    parameters = inspect.signature(DATASETS[kind]).parameters if kind in DATASETS else {}
+    options = {}
+    for key, value in pairs or ():
+        default = parameters[key].default if key in parameters else None
+        if isinstance(default, (tuple, list)) and value is not None \
+                and not isinstance(value, list):
+            if isinstance(value, str):
+                value = [parse_option(f'v={part.strip()}')[1] for part in value.split(',')]
+            else:
+                value = [value]
+        options[key] = value
+    return options
+
+
+def _wrap(text: str) -> str:
+    """Wrap a description for RawDescriptionHelpFormatter (which keeps the epilog's lines)."""
+    import textwrap
+    return textwrap.fill(text, 79)
+
+
+DATASET_HELP = ('dataset kind: fs_lost_found, fs_static, road_anomaly, smiyc_anomaly, '
+                'smiyc_obstacle, lost_and_found, folder or bag')
+
+
+EVALUATE_DESCRIPTION = ('Run a bundle over every frame of a dataset (or a bag with an image and a '
+                        'label topic) and report pixel AP / FPR95 / AUROC at label resolution, '
+                        'SegmentMeIfYouCan component metrics (sIoU, PPV, mean F1 at the pixel '
+                        'best-F1 threshold), semantic mIoU when the dataset has semantic labels, '
+                        'and per-stage latency. --baselines adds max softmax, max logit, entropy '
+                        'and energy from the same segmentation pass. --out writes metrics.json, '
+                        'report.md and PNG plots (PR/ROC curves, latency histogram, examples) '
+                        'atomically.')
+
+
+def _add_evaluate(sub) -> None:
+    p = sub.add_parser(
+        'evaluate', help='measure a bundle offline on a dataset or bag',
+        description=_wrap(EVALUATE_DESCRIPTION),
+        epilog='Examples:\n'
+               '  pixel-anomaly evaluate --bundle models/demo_light --dataset fs_static '
+               '--root data/fs_static \\\n'
+               '      --option cityscapes_root=data/cityscapes --baselines --out '
+               'reports/fs_static\n'
+               '  pixel-anomaly evaluate --bundle models/demo_pebal --dataset folder --root '
+               'data/road_anomaly \\\n'
+               '      --option images=original --option anomaly_values=1 --binned --out '
+               'reports/ra\n'
+               '  pixel-anomaly evaluate --bundle models/demo_light --dataset bag --root '
+               'drive.mcap \\\n'
+               '      --option image_topic=/camera/image --option '
+               'label_topic=/camera/anomaly_label --limit 100',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--bundle', required=True, help='bundle directory')
+    p.add_argument('--dataset', required=True, metavar='KIND', help=DATASET_HELP)
+    p.add_argument('--root', required=True, help='dataset root (the bag for --dataset bag)')
+    p.add_argument('--option', action='append', type=parse_option, metavar='KEY=VALUE',
+                   help='keyword of the dataset opener, repeatable (values are read as JSON '
+                        'when possible; lists also as 1,2)')
+    p.add_argument('--baselines', action='store_true',
+                   help='also evaluate max softmax, max logit, entropy and energy (torch only)')
+    p.add_argument('--binned', action='store_true',
+                   help='bounded-memory binned pixel metrics (65536 bins) instead of exact')
+    p.add_argument('--limit', type=int, metavar='N', help='evaluate at most N frames')
+    p.add_argument('--track', choices=['anomaly', 'obstacle'],
+                   help='SegmentMeIfYouCan component size filters (default: obstacle for '
+                        'smiyc_obstacle and lost_and_found, else anomaly)')
+    p.add_argument('--backend', default='torch',
+                   choices=['torch', 'onnxruntime', 'tensorrt', 'auto'],
+                   help='inference backend (default torch)')
+    p.add_argument('--device', default='cpu', help='cpu or cuda[:N] (default cpu)')
+    p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'],
+                   help='numeric precision (default fp32)')
+    p.add_argument('--examples', type=int, default=4, help='example frames in the report')
+    p.add_argument('--out', metavar='DIR',
+                   help='report directory (replaced if it holds a previous report); without '
+                        'it only the summary is printed')
+    p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    p.set_defaults(func=_run_evaluate)
+
+
+def _print_summary(result, out) -> None:
+    from pixel_anomaly_ros.evaluation.report import render_markdown
+    text = render_markdown(result)
+    print(text[:text.find('\n## Run')].rstrip())
+    print(f'wrote {out}/report.md' if out else 'no --out given: nothing written')
+
+
+def _run_evaluate(args) -> int:
+    from pixel_anomaly_ros.evaluation.evaluate import evaluate
+    result = evaluate(args.bundle, args.dataset, args.root,
+                      _dataset_options(args.dataset, args.option), baselines=args.baselines,
+                      binned=args.binned, limit=args.limit, backend=args.backend,
+                      device=args.device, precision=args.precision, track=args.track,
+                      examples=args.examples, out=args.out, progress=not args.no_progress)
+    _print_summary(result, args.out)
+    return 0
+
+
+DATASET_TO_BAG_DESCRIPTION = (
+    'Write the frames of a dataset into a new rosbag2 bag: rgb8 camera images (or JPEG/PNG '
+    'CompressedImage) and mono8 0/1/255 anomaly labels with equal header stamps, frame i at '
+    'i / rate seconds. The bag is written into a temporary directory and renamed when '
+    'complete.')
+
+
+def _add_dataset_to_bag(sub) -> None:
+    p = sub.add_parser(
+        'dataset-to-bag', help='write a dataset into a rosbag2 bag for replay',
+        description=_wrap(DATASET_TO_BAG_DESCRIPTION),
+        epilog='Examples:\n'
+               '  pixel-anomaly dataset-to-bag --dataset road_anomaly --root data/RoadAnomaly '
+               '--out ra.mcap --rate 5\n'
+               '  pixel-anomaly dataset-to-bag --dataset folder --root data/val --out val_db3 '
+               '--storage sqlite3',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--dataset', required=True, metavar='KIND', help=DATASET_HELP)
+    p.add_argument('--root', required=True, help='dataset root')
+    p.add_argument('--out', required=True, metavar='BAG', help='bag directory to create')
+    p.add_argument('--option', action='append', type=parse_option, metavar='KEY=VALUE',
+                   help='keyword of the dataset opener, repeatable')
+    p.add_argument('--rate', type=float, default=10.0, metavar='HZ',
+                   help='frame rate of the stamps (default 10)')
+    p.add_argument('--storage', choices=['mcap', 'sqlite3'], default='mcap',
+                   help='rosbag2 storage (default mcap)')
+    p.add_argument('--image-topic', default='/camera/image', help='camera topic')
+    p.add_argument('--label-topic', default='/camera/anomaly_label', help='label topic')
+    p.add_argument('--semantic-topic', help='also write semantic train ids on this topic')
+    p.add_argument('--compressed', choices=['jpeg', 'png'],
+                   help='write the camera images as CompressedImage')
+    p.add_argument('--limit', type=int, metavar='N', help='write at most N frames')
+    p.set_defaults(func=_run_dataset_to_bag)
+
+
+def _run_dataset_to_bag(args) -> int:
+    import itertools
+
+    from pixel_anomaly_ros.evaluation.bags import dataset_to_bag
+    from pixel_anomaly_ros.evaluation.datasets import open_dataset
+    if args.limit is not None and args.limit < 1:
+        raise ValueError('--limit must be at least 1')
+    dataset = open_dataset(args.dataset, args.root,
+                           **_dataset_options(args.dataset, args.option))
+    frames = dataset if args.limit is None else itertools.islice(dataset, args.limit)
+    path = dataset_to_bag(frames, args.out, args.image_topic, args.label_topic, args.rate,
+                          args.storage, args.compressed or False, args.semantic_topic)
+    print(f'wrote {path} ({args.storage}): {args.image_topic}, {args.label_topic}'
+          + (f', {args.semantic_topic}' if args.semantic_topic else ''))
+    return 0
+
+
+REPLAY_DESCRIPTION = ('Start detector_node (private ROS domain, localhost only, reliable '
+                      'input), play the camera topic of a bag into its image topic at the '
+                      'recorded rate (or --rate), record anomaly/score, and report the metrics '
+                      "of the answered frames against the bag's label topic, end-to-end latency "
+                      'percentiles (arrival - stamp sent) and dropped frames, in the format of '
+                      '"evaluate". Needs rclpy.')
+
+
+def _add_replay(sub) -> None:
+    p = sub.add_parser(
+        'replay', help='play a bag into detector_node over DDS and report',
+        description=_wrap(REPLAY_DESCRIPTION),
+        epilog='Examples:\n'
+               '  pixel-anomaly replay drive.mcap --image-topic /camera/image --label-topic '
+               '/camera/anomaly_label \\\n'
+               '      --bundle models/demo_light --out reports/replay\n'
+               '  pixel-anomaly replay drive.mcap --image-topic /camera/image --rate 30 '
+               '--bundle models/demo_pebal',
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('bag', help='rosbag2 directory or .mcap/.db3 file')
+    p.add_argument('--image-topic', required=True, help='raw sensor_msgs/Image camera topic')
+    p.add_argument('--label-topic', help='anomaly label topic (mono8 0/1/255) for metrics')
+    p.add_argument('--semantic-topic', help='semantic train-id topic for mIoU')
+    p.add_argument('--rate', type=float, metavar='HZ',
+                   help='publish rate (default: the recorded stamp spacing)')
+    p.add_argument('--bundle', required=True, help='bundle directory the node loads')
+    p.add_argument('--backend', default='torch', help="the node's backend (default torch)")
+    p.add_argument('--device', default='cpu', help="the node's device (default cpu)")
+    p.add_argument('--precision', default='fp32', help="the node's precision (default fp32)")
+    p.add_argument('--binned', action='store_true', help='binned pixel metrics')
+    p.add_argument('--track', choices=['anomaly', 'obstacle'], default='anomaly',
+                   help='SegmentMeIfYouCan component size filters (default anomaly)')
+    p.add_argument('--timeout', type=float, default=60.0, metavar='S',
+                   help='seconds to wait for the node to start, answer and finish (default 60)')
+    p.add_argument('--out', metavar='DIR', help='report directory')
+    p.add_argument('--no-progress', action='store_true', help='hide the progress bar')
+    p.set_defaults(func=_run_replay)
+
+
+def _run_replay(args) -> int:
+    try:
+        from pixel_anomaly_ros.ros.replay import replay, ReplayError
+    except ImportError as exc:
+        raise ValueError(f'replay needs rclpy and the ROS message packages ({exc}); source a '
+                         f'ROS 2 installation') from exc
+    try:
+        result = replay(args.bag, args.image_topic, args.label_topic, args.rate,
+                        bundle=args.bundle, out=args.out, backend=args.backend,
+                        device=args.device, precision=args.precision,
+                        semantic_topic=args.semantic_topic, binned=args.binned,
+                        track=args.track, timeout_s=args.timeout,
+                        progress=not args.no_progress)
+    except ReplayError as exc:
+        print(f'pixel-anomaly replay: error: {exc}', file=sys.stderr)
+        return 2
+    _print_summary(result, args.out)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``pixel-anomaly``."""
     parser = argparse.ArgumentParser(
@@ -292,9 +526,16 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EPILOG)
     sub = parser.add_subparsers(dest='command', metavar='command')
     sub.required = True
+    from pixel_anomaly_ros.synthetic import add_synth_parser
+    from pixel_anomaly_ros.training.cli import add_train_parsers
+    add_synth_parser(sub)
+    add_train_parsers(sub)
     _add_convert(sub)
     _add_export(sub)
     _add_bench(sub)
+    _add_evaluate(sub)
+    _add_dataset_to_bag(sub)
+    _add_replay(sub)
     return parser
 
 
@@ -307,12 +548,15 @@ def main(argv: Optional[List[str]] = None) -> int:
     """
     from pixel_anomaly_ros.bundle import BundleError
     from pixel_anomaly_ros.checkpoints import CheckpointError
+    from pixel_anomaly_ros.evaluation.bags import BagError
+    from pixel_anomaly_ros.evaluation.datasets import DatasetError
     from pixel_anomaly_ros.export import ExportError
     from pixel_anomaly_ros.runtime import BackendError
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (BundleError, CheckpointError, BackendError, ExportError, ValueError) as exc:
+    except (BundleError, CheckpointError, BackendError, ExportError, DatasetError, BagError,
+            ValueError) as exc:
         print(f'pixel-anomaly {args.command}: error: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -234,3 +234,13 @@ def test_parallel_workers_write_the_same_bytes(tmp_path):
     assert files_of(Path(one['out_dir'])) == files_of(Path(two['out_dir']))
     (tmp_path / 'empty').mkdir()
     assert not synthetic.generate(tmp_path / 'empty', progress=False, **small)['reused']
+
+
+def test_pixel_anomaly_synth_command(tmp_path):
+    from pixel_anomaly_ros.cli import main
+    out = tmp_path / 'world'
+    args = ['synth', '--out', str(out), '--train', '1', '--val', '1', '--anomalies', '1',
+            '--size', '128x64', '--quiet']
+    assert main(args) == 0
+    assert len(list((out / 'cityscapes' / 'leftImg8bit').rglob('*.png'))) == 2
+    assert main(args) == 0  # reused

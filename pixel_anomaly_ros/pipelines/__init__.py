@@ -29,8 +29,8 @@ def pipeline_for(bundle: Bundle, executor: Executor) -> AnomalyPipeline:
 
 
 def create_pipeline(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
-                    precision: str = 'fp32', compile_mode: Optional[str] = None
-                    ) -> AnomalyPipeline:
+                    precision: str = 'fp32', compile_mode: Optional[str] = None,
+                    baselines: bool = False) -> AnomalyPipeline:
     """
     Build the pipeline of a bundle on a backend.
 
@@ -39,7 +39,12 @@ def create_pipeline(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
     :param device: ``cpu`` or ``cuda[:N]``.
     :param precision: ``fp32``, ``fp16`` or (tensorrt) ``int8``.
     :param compile_mode: torch backend only: ``inductor`` or ``torch_tensorrt``.
+    :param baselines: torch backend only, for evaluation: every result's ``maps`` also holds
+        the baseline scores of the same segmentation pass (``baseline_max_softmax``,
+        ``baseline_max_logit``, ``baseline_entropy``, ``baseline_energy``; network
+        resolution, higher = more anomalous).
     :return: the ready pipeline.
+    :raises BackendError: for an unusable backend, or baselines on another backend.
     """
     return pipeline_for(bundle, create_executor(bundle, backend, device, precision,
-                                                compile_mode))
+                                                compile_mode, baselines))

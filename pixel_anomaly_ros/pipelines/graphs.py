@@ -59,31 +59,54 @@ def _resize_nearest(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     return F.interpolate(x, size=size, mode='nearest-exact')
 
 
+def baseline_scores(logits: torch.Tensor, num_classes: int) -> Tuple[torch.Tensor, ...]:
+    """
+    Compute the four baseline anomaly scores of a segmentation network's logits.
+
+    :param logits: (B, C >= num_classes, H, W) logits; only the inlier classes are used.
+    :param num_classes: number of inlier classes.
+    :return: max softmax, max logit, normalised entropy and free energy, each (B, 1, H, W),
+        higher = more anomalous, in the order of :data:`BASELINE_OUTPUTS`.
+    """
+    return (scoring.max_softmax_score(logits, num_classes),
+            scoring.max_logit_score(logits, num_classes),
+            scoring.normalised_entropy_score(logits, num_classes),
+            scoring.free_energy(logits, num_classes))
+
+
 class SegmentationGraph(nn.Module):
     """SynBoost Light stage 1: image -> train ids, entropy and softmax-distance maps."""
 
-    def __init__(self, network: nn.Module, normaliser: InputNormaliser, num_classes: int = 19):
+    def __init__(self, network: nn.Module, normaliser: InputNormaliser, num_classes: int = 19,
+                 baselines: bool = False):
         """
         Wrap a segmentation network.
 
         :param network: maps a normalised (B, 3, H, W) image to (B, C, H, W) logits.
         :param normaliser: the bundle's input normalisation.
         :param num_classes: number of inlier classes.
+        :param baselines: evaluation only: also return the :func:`baseline_scores` (never set
+            for export).
         """
         super().__init__()
         self.network = network
         self.normaliser = normaliser
         self.num_classes = num_classes
+        self.baselines = baselines
 
-    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """
         Segment.
 
         :param image: (1, 3, H, W) float RGB 0..255.
-        :return: train_ids (1, 1, H, W) uint8, entropy and distance (1, 1, H, W) in [0, 1].
+        :return: train_ids (1, 1, H, W) uint8, entropy and distance (1, 1, H, W) in [0, 1];
+            with ``baselines``, then the four baseline maps (1, 1, H, W).
         """
         logits = self.network(self.normaliser(image))[:, :self.num_classes]
         winner, entropy, distance = scoring.uncertainty_maps(logits)
+        if self.baselines:
+            return (winner.to(torch.uint8), entropy, distance,
+                    *baseline_scores(logits, self.num_classes))
         return winner.to(torch.uint8), entropy, distance
 
 
@@ -166,7 +189,7 @@ class EnergyGraph(nn.Module):
     """PEBAL, one graph: image -> Gaussian-smoothed free energy and train ids."""
 
     def __init__(self, network: nn.Module, normaliser: InputNormaliser, num_classes: int = 19,
-                 blur_size: int = 7, blur_sigma: float = 1.0):
+                 blur_size: int = 7, blur_sigma: float = 1.0, baselines: bool = False):
         """
         Wrap a segmentation network with (optionally) an abstention output.
 
@@ -175,23 +198,30 @@ class EnergyGraph(nn.Module):
         :param num_classes: number of inlier classes (extra channels are ignored).
         :param blur_size: Gaussian kernel size (official 7).
         :param blur_sigma: Gaussian sigma (official 1).
+        :param baselines: evaluation only: also return the :func:`baseline_scores` of the
+            inlier logits (never set for export).
         """
         super().__init__()
         self.network = network
         self.normaliser = normaliser
         self.num_classes = num_classes
+        self.baselines = baselines
         self.register_buffer('kernel', scoring.gaussian_kernel(blur_size, blur_sigma))
 
-    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+    def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """
         Score.
 
         :param image: (1, 3, H, W) float RGB 0..255.
-        :return: energy score (1, 1, H, W) (higher = more anomalous), train ids (1, 1, H, W).
+        :return: energy score (1, 1, H, W) (higher = more anomalous), train ids (1, 1, H, W);
+            with ``baselines``, then the four baseline maps (1, 1, H, W).
         """
         logits = self.network(self.normaliser(image))
         energy = scoring.gaussian_blur(scoring.free_energy(logits, self.num_classes),
                                        self.kernel)
+        if self.baselines:
+            return (energy, scoring.train_ids(logits, self.num_classes),
+                    *baseline_scores(logits, self.num_classes))
         return energy, scoring.train_ids(logits, self.num_classes)
 
 
@@ -203,6 +233,12 @@ GRAPH_IO = {
                       ('score', 'p_anomaly', 'perceptual')),
     'energy': (('image',), ('score', 'train_ids')),
 }
+
+#: Extra outputs of the stages in :data:`BASELINE_STAGES` when built with ``baselines=True``
+#: (evaluation only; the exported graphs never have them).
+BASELINE_OUTPUTS = ('baseline_max_softmax', 'baseline_max_logit', 'baseline_entropy',
+                    'baseline_energy')
+BASELINE_STAGES = ('segmentation', 'energy')
 
 
 def build_networks(spec: BundleSpec, state_dicts: Dict[str, dict] = None,
@@ -230,23 +266,25 @@ def build_networks(spec: BundleSpec, state_dicts: Dict[str, dict] = None,
     return networks
 
 
-def build_stage_graphs(spec: BundleSpec, networks: Dict[str, nn.Module]
-                       ) -> Dict[str, nn.Module]:
+def build_stage_graphs(spec: BundleSpec, networks: Dict[str, nn.Module],
+                       baselines: bool = False) -> Dict[str, nn.Module]:
     """
     Assemble the stage graphs of a bundle from its networks.
 
     :param spec: the bundle spec.
     :param networks: ``{component: network}`` from :func:`build_networks`.
+    :param baselines: evaluation only: the stage in :data:`BASELINE_STAGES` also returns the
+        :data:`BASELINE_OUTPUTS`; leave it off for export and deployment.
     :return: ``{stage: graph}`` in eval mode, in run order.
     """
     normaliser = InputNormaliser(spec.mean, spec.std, bgr=spec.channel_order == 'bgr')
     if spec.variant == 'pebal':
         graphs = {'energy': EnergyGraph(networks['segmentation'], normaliser,
-                                        spec.num_classes)}
+                                        spec.num_classes, baselines=baselines)}
     else:
         graphs = {
             'segmentation': SegmentationGraph(networks['segmentation'], normaliser,
-                                              spec.num_classes),
+                                              spec.num_classes, baselines=baselines),
             'synthesis': SynthesisGraph(networks['synthesis'], spec.synthesis_size),
             'dissimilarity': DissimilarityGraph(networks['dissimilarity'],
                                                 networks['perceptual'], spec.synthesis_size,

@@ -16,8 +16,8 @@ _log = logging.getLogger(__name__)
 
 
 def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
-                    precision: str = 'fp32', compile_mode: Optional[str] = None
-                    ) -> Executor:
+                    precision: str = 'fp32', compile_mode: Optional[str] = None,
+                    baselines: bool = False) -> Executor:
     """
     Create the executor of a bundle on one backend.
 
@@ -27,9 +27,16 @@ def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
     :param device: ``cpu`` or ``cuda[:N]``; with ``auto``, ``cpu`` keeps it on the CPU.
     :param precision: ``fp32``, ``fp16`` or (tensorrt) ``int8``.
     :param compile_mode: torch backend only: ``inductor`` or ``torch_tensorrt``.
+    :param baselines: torch backend only, for evaluation: also compute the baseline scores
+        (max softmax, max logit, entropy, energy) from the segmentation logits.
     :return: the executor, ready to run.
-    :raises BackendError: for an unknown backend or an unsupported device/precision.
+    :raises BackendError: for an unknown backend, an unsupported device/precision, or
+        baselines on a backend other than torch.
     """
+    if baselines and backend != 'torch':
+        raise BackendError(f'baseline scores (max softmax, max logit, entropy, energy) need the '
+                           f'segmentation logits, which only the torch backend exposes; got '
+                           f'backend {backend!r}: use backend torch')
     if backend == 'auto':
         backend, device, precision, reason = choose_backend(bundle, device, precision)
         _log.info('backend auto: %s on %s %s (%s)', backend, device, precision, reason)
@@ -41,7 +48,7 @@ def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
                            f'not {backend!r}')
     if backend == 'torch':
         from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
-        return TorchExecutor.from_bundle(bundle, device, precision, compile_mode)
+        return TorchExecutor.from_bundle(bundle, device, precision, compile_mode, baselines)
     if backend == 'onnxruntime':
         from pixel_anomaly_ros.runtime.onnxruntime_executor import OnnxRuntimeExecutor
         return OnnxRuntimeExecutor(bundle, device, precision)

@@ -7,7 +7,8 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
-from pixel_anomaly_ros.pipelines.graphs import build_networks, build_stage_graphs, GRAPH_IO
+from pixel_anomaly_ros.pipelines.graphs import (BASELINE_OUTPUTS, BASELINE_STAGES,
+                                                build_networks, build_stage_graphs, GRAPH_IO)
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
 import torch
 
@@ -18,7 +19,8 @@ class TorchExecutor(Executor):
     backend = 'torch'
 
     def __init__(self, graphs: Dict[str, torch.nn.Module], device: str = 'cpu',
-                 precision: str = 'fp32', compile_mode: Optional[str] = None):
+                 precision: str = 'fp32', compile_mode: Optional[str] = None,
+                 baselines: bool = False):
         """
         Move the graphs to the device, optionally compiling them.
 
@@ -28,6 +30,8 @@ class TorchExecutor(Executor):
         :param compile_mode: ``None`` (eager), ``inductor`` (``torch.compile``) or
             ``torch_tensorrt`` (``torch.compile`` with the torch-tensorrt backend, CUDA only).
             Compilation happens lazily on the first call of each stage.
+        :param baselines: the graphs were built with ``baselines=True``: the baseline maps
+            of the last run are kept in :attr:`baseline_outputs` instead of being returned.
         :raises BackendError: for an unavailable device, precision or compile mode.
         """
         if precision not in ('fp32', 'fp16'):
@@ -41,6 +45,9 @@ class TorchExecutor(Executor):
                                'the CPU')
         self.device = device
         self.precision = precision
+        self.baselines = baselines
+        #: ``{name: tensor}`` of :data:`BASELINE_OUTPUTS` from the last baseline stage run.
+        self.baseline_outputs: Dict[str, torch.Tensor] = {}
         self._torch_device = torch.device(device)
         self._graphs = {name: g.to(self._torch_device).eval() for name, g in graphs.items()}
         self.compile_mode = compile_mode
@@ -51,7 +58,8 @@ class TorchExecutor(Executor):
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, device: str = 'cpu', precision: str = 'fp32',
-                    compile_mode: Optional[str] = None) -> 'TorchExecutor':
+                    compile_mode: Optional[str] = None, baselines: bool = False
+                    ) -> 'TorchExecutor':
         """
         Build the networks of a bundle, load its weights and wrap the stage graphs.
 
@@ -59,11 +67,14 @@ class TorchExecutor(Executor):
         :param device: torch device string.
         :param precision: ``fp32`` or ``fp16``.
         :param compile_mode: see :class:`TorchExecutor`.
+        :param baselines: evaluation only: also compute the baseline scores (see
+            :func:`~pixel_anomaly_ros.pipelines.graphs.build_stage_graphs`).
         :return: the executor.
         """
         networks = build_networks(bundle.spec, bundle.component_state_dicts(),
                                   where=str(bundle.weights_path))
-        return cls(build_stage_graphs(bundle.spec, networks), device, precision, compile_mode)
+        return cls(build_stage_graphs(bundle.spec, networks, baselines), device, precision,
+                   compile_mode, baselines)
 
     def describe(self) -> Dict[str, str]:
         """Return backend, device, precision and the compile mode."""
@@ -80,16 +91,21 @@ class TorchExecutor(Executor):
 
         :param stage: stage name.
         :param inputs: ``{input name: tensor}``.
-        :return: ``{output name: tensor}``.
+        :return: ``{output name: tensor}`` (baseline maps go to :attr:`baseline_outputs`).
         """
         input_names, output_names = GRAPH_IO[stage]
+        if self.baselines and stage in BASELINE_STAGES:
+            output_names = output_names + BASELINE_OUTPUTS
         autocast = (torch.autocast('cuda', dtype=torch.float16) if self.precision == 'fp16'
                     else nullcontext())
         with torch.inference_mode(), autocast:
             outputs = self._graphs[stage](*(inputs[name] for name in input_names))
         if not isinstance(outputs, tuple):
             outputs = (outputs,)
-        return dict(zip(output_names, outputs))
+        named = dict(zip(output_names, outputs))
+        if self.baselines and stage in BASELINE_STAGES:
+            self.baseline_outputs = {name: named.pop(name) for name in BASELINE_OUTPUTS}
+        return named
 
     def from_numpy(self, array: np.ndarray) -> torch.Tensor:
         """Share a numpy array's memory on the CPU, or upload it to the GPU."""

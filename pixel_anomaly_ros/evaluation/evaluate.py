@@ -1,0 +1,398 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Run a bundle offline over a dataset or bag and measure it (``pixel-anomaly evaluate``).
+
+Every frame goes through the pipeline with ``output_size`` = the label size, so the calibrated
+score (what the node publishes on ``anomaly/score``) is compared with the labels at label
+resolution. With ``baselines`` the same segmentation pass also gives the max-softmax,
+max-logit, entropy and energy scores (network resolution, resized bilinearly to the label size
+like the main score) and each gets the same pixel metrics. Reported: pixel AP / AUROC / FPR95
+per method, SegmentMeIfYouCan component metrics of the bundle, semantic mIoU when the data has
+semantic labels, and per-stage latency (one untimed warm-up run on the first image first).
+
+Memory. Pixel metrics are exact by default (:class:`ExactPixelMetrics`: 4 bytes per valid
+pixel and method in RAM) or binned (:class:`BinnedPixelMetrics`, 65536 bins: 1.5 MB per method
+whatever the dataset size). Binned accumulators need a score range: the bundle score, max
+softmax and entropy lie in [0, 1]; max logit and energy are unbounded and are binned after the
+strictly increasing map ``x / (1 + |x|)`` to (-1, 1), which keeps their ranking (thresholds are
+mapped back for the report).
+
+Component metrics need the pixel best-F1 threshold of the whole dataset (SegmentMeIfYouCan's
+``get_thresh_p_from_curve``), known only after the last frame. Rather than running the
+network twice, each frame's calibrated score (float32) and label (uint8) are spooled to a
+temporary directory on disk (5 bytes per label pixel; next to the report directory, or in
+``spool_dir``) and read back one frame at a time once the pixel metrics are computed, so RAM
+holds one frame. The spool is deleted at the end, also on failure. Baselines get pixel metrics
+only.
+"""
+
+from dataclasses import replace
+import datetime
+import math
+from pathlib import Path
+import shutil
+import tempfile
+from typing import Collection, Dict, Iterable, List, Optional, Sequence, Union
+
+import cv2
+import numpy as np
+from pixel_anomaly_ros.bundle import Bundle, load_bundle
+from pixel_anomaly_ros.evaluation.components import ComponentEvaluator, TRACK_SIZES
+from pixel_anomaly_ros.evaluation.datasets import FileDataset, open_dataset, Sample
+from pixel_anomaly_ros.evaluation.metrics import (BinnedPixelMetrics, DEFAULT_BINS,
+                                                  ExactPixelMetrics, PixelCurve, PixelMetrics,
+                                                  SemanticConfusion)
+from pixel_anomaly_ros.evaluation.report import (check_output_dir, EvaluationResult, Example,
+                                                 write_report)
+from pixel_anomaly_ros.pipelines import create_pipeline
+from pixel_anomaly_ros.pipelines.graphs import BASELINE_OUTPUTS
+from tqdm import tqdm
+
+#: Key of the bundle's own score among the methods.
+BUNDLE = 'bundle'
+#: Result map names of the baseline scores (``create_pipeline(..., baselines=True)``).
+BASELINES = BASELINE_OUTPUTS
+#: Methods whose scores lie in [0, 1]; the others are squashed for binning.
+_UNIT_RANGE = frozenset({BUNDLE, 'baseline_max_softmax', 'baseline_entropy'})
+#: SegmentMeIfYouCan track (component size filters) of each dataset kind; default anomaly.
+DEFAULT_TRACKS = {'smiyc_obstacle': 'obstacle', 'lost_and_found': 'obstacle'}
+#: Largest width of the example frames kept for the report.
+EXAMPLE_WIDTH = 384
+
+
+def _squash(x: np.ndarray) -> np.ndarray:
+    """Map reals to (-1, 1), strictly increasing: ``x / (1 + |x|)``."""
+    x = np.asarray(x, dtype=np.float32)
+    return x / (1.0 + np.abs(x))
+
+
+def _unsquash(y):
+    """Invert :func:`_squash` (infinities and NaN pass through)."""
+    y = np.asarray(y, dtype=np.float64)
+    with np.errstate(divide='ignore', invalid='ignore'):
+        x = np.where(np.isfinite(y), y / (1.0 - np.abs(y)), y)
+    return x if x.ndim else float(x)
+
+
+def _unsquash_metrics(m: PixelMetrics) -> PixelMetrics:
+    curve = m.curve
+    if curve is not None:
+        curve = PixelCurve(thresholds=_unsquash(curve.thresholds), tpr=curve.tpr,
+                           fpr=curve.fpr, precision=curve.precision)
+    return replace(m, best_f1_threshold=_unsquash(m.best_f1_threshold),
+                   tpr95_threshold=_unsquash(m.tpr95_threshold), curve=curve)
+
+
+def _resize_linear(score: np.ndarray, shape) -> np.ndarray:
+    if score.shape == tuple(shape):
+        return score
+    return cv2.resize(score, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
+
+def _resize_nearest(array: np.ndarray, shape) -> np.ndarray:
+    if array.shape[:2] == tuple(shape):
+        return array
+    return cv2.resize(array, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
+
+
+def example_positions(total: Optional[int], count: int) -> List[int]:
+    """
+    Choose which frames become examples: ``count`` positions spread over ``total`` frames.
+
+    :param total: number of frames, or None when unknown (then the first ``count``).
+    :param count: number of examples wanted.
+    :return: sorted frame positions.
+    """
+    if count <= 0 or total == 0:
+        return []
+    if total is None:
+        return list(range(count))
+    return sorted({int(round(p)) for p in np.linspace(0, total - 1, min(count, total))})
+
+
+class Evaluator:
+    """
+    Accumulate the metrics of scored frames; shared by ``evaluate`` and ``replay``.
+
+    Use as a context manager (the component spool is deleted on exit) or call :meth:`close`.
+    """
+
+    def __init__(self, methods: Sequence[str] = (BUNDLE,), binned: bool = False,
+                 bins: int = DEFAULT_BINS, track: str = 'anomaly', num_classes: int = 19,
+                 threshold: float = 0.5, examples: Collection[int] = (),
+                 spool_dir: Optional[Union[str, Path]] = None):
+        """
+        Create empty accumulators.
+
+        :param methods: ``'bundle'`` and any of :data:`BASELINES`.
+        :param binned: bounded-memory binned pixel metrics instead of exact ones.
+        :param bins: number of bins of the binned mode.
+        :param track: SegmentMeIfYouCan track of the component size filters, ``'anomaly'``
+            or ``'obstacle'``.
+        :param num_classes: number of semantic classes (mIoU).
+        :param threshold: mask threshold of the example frames when no mask is given.
+        :param examples: positions (0-based, in :meth:`add` order) of the example frames.
+        :param spool_dir: where the temporary score spool goes (default: the system's).
+        :raises ValueError: for an unknown method or track.
+        """
+        unknown = [m for m in methods if m != BUNDLE and m not in BASELINES]
+        if unknown or BUNDLE not in methods:
+            raise ValueError(f'methods must hold {BUNDLE!r} and any of {BASELINES}, got '
+                             f'{list(methods)}')
+        if track not in TRACK_SIZES:
+            raise ValueError(f'unknown track {track!r}; expected one of {sorted(TRACK_SIZES)}')
+        self.methods = (BUNDLE,) + tuple(m for m in methods if m != BUNDLE)
+        self.binned, self.bins, self.track = binned, int(bins), track
+        self.num_classes, self.threshold = int(num_classes), float(threshold)
+        self._pixel = {m: self._accumulator(m) for m in self.methods}
+        self._semantic: Optional[SemanticConfusion] = None
+        self._latency: Dict[str, List[float]] = {}
+        self._example_positions = set(examples)
+        self._examples: List[Example] = []
+        self._saturated = np.zeros(3, np.int64)  # valid pixels, score <= 0, score >= 1
+        self.names: List[str] = []
+        if spool_dir is not None:
+            Path(spool_dir).mkdir(parents=True, exist_ok=True)
+        self._spool = Path(tempfile.mkdtemp(prefix='.pixel-anomaly-spool-', dir=spool_dir))
+
+    def _accumulator(self, method: str):
+        if not self.binned:
+            return ExactPixelMetrics()
+        lo = 0.0 if method in _UNIT_RANGE else -1.0
+        return BinnedPixelMetrics(lo, 1.0, self.bins)
+
+    def add(self, name: str, image: Optional[np.ndarray], label: np.ndarray, score: np.ndarray,
+            mask: Optional[np.ndarray] = None, train_ids: Optional[np.ndarray] = None,
+            semantic: Optional[np.ndarray] = None,
+            timings_ms: Optional[Dict[str, float]] = None,
+            baselines: Optional[Dict[str, np.ndarray]] = None) -> None:
+        """
+        Add one labelled frame.
+
+        :param name: frame name.
+        :param image: (H, W, 3) uint8 RGB image (used for the examples only; may be None).
+        :param label: (H, W) uint8 labels, 0 inlier, 1 anomaly, others void.
+        :param score: (H, W) float score of the bundle at label resolution.
+        :param mask: (H, W) bool mask for the examples; default ``score >= threshold``.
+        :param train_ids: (H, W) predicted train ids at label resolution, for mIoU.
+        :param semantic: (H, W) ground-truth train ids (255 ignored), for mIoU.
+        :param timings_ms: milliseconds per stage of this frame.
+        :param baselines: baseline score maps by name, any resolution (resized here).
+        :raises ValueError: when the score and label sizes differ.
+        """
+        score = np.asarray(score, dtype=np.float32)
+        if score.shape != label.shape:
+            raise ValueError(f'frame {name}: score {score.shape} and label {label.shape} '
+                             'differ in size')
+        position = len(self.names)
+        self.names.append(name)
+        self._pixel[BUNDLE].update(score, label)
+        for method in self.methods[1:]:
+            if baselines is None or method not in baselines:
+                raise ValueError(f'frame {name}: baseline map {method!r} is missing')
+            value = _resize_linear(np.asarray(baselines[method], np.float32), label.shape)
+            if self.binned and method not in _UNIT_RANGE:
+                value = _squash(value)
+            self._pixel[method].update(value, label)
+        valid = label <= 1
+        self._saturated += (np.count_nonzero(valid), np.count_nonzero(valid & (score <= 0.0)),
+                            np.count_nonzero(valid & (score >= 1.0)))
+        np.save(self._spool / f'{position:08d}_score.npy', score)
+        np.save(self._spool / f'{position:08d}_label.npy', label)
+        if train_ids is not None and semantic is not None:
+            if self._semantic is None:
+                self._semantic = SemanticConfusion(self.num_classes)
+            self._semantic.update(_resize_nearest(train_ids, semantic.shape), semantic)
+        if timings_ms:
+            self.add_timings(timings_ms)
+        if position in self._example_positions:
+            self._examples.append(self._example(name, image, label, score, mask))
+
+    def add_timings(self, timings_ms: Dict[str, float]) -> None:
+        """
+        Record the per-stage milliseconds of one frame (labelled or not).
+
+        :param timings_ms: milliseconds per stage.
+        """
+        for stage, ms in timings_ms.items():
+            self._latency.setdefault(stage, []).append(float(ms))
+
+    def _example(self, name, image, label, score, mask) -> Example:
+        h, w = label.shape
+        scale = min(1.0, EXAMPLE_WIDTH / w)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        mask = score >= self.threshold if mask is None else np.asarray(mask, bool)
+        if image is None:
+            image = np.zeros((h, w, 3), np.uint8)
+        return Example(name=name,
+                       image=cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA),
+                       label=_resize_nearest(label, size),
+                       score=_resize_linear(score, size),
+                       mask=_resize_nearest(mask.view(np.uint8), size).astype(bool))
+
+    def finish(self, title: str, info: Dict[str, object]) -> EvaluationResult:
+        """
+        Compute every metric over the frames added so far.
+
+        :param title: report title.
+        :param info: facts about the run for the report.
+        :return: the result.
+        """
+        pixel = {}
+        if self.names:
+            for method, acc in self._pixel.items():
+                metrics = acc.compute()
+                if self.binned and method not in _UNIT_RANGE:
+                    metrics = _unsquash_metrics(metrics)
+                pixel[method] = metrics
+        components = None
+        if pixel and not math.isnan(pixel[BUNDLE].best_f1_threshold):
+            components = self._components(pixel[BUNDLE].best_f1_threshold)
+        notes = []
+        valid, low, high = (int(v) for v in self._saturated)
+        if valid and (low + high) / valid > 0.01:
+            notes.append(f'{100 * low / valid:.1f} % of the valid pixels have score 0 and '
+                         f'{100 * high / valid:.1f} % score 1: the calibration (score lo/hi) '
+                         'clips them, which ties them for every threshold.')
+        return EvaluationResult(
+            title=title, info=dict(info, mode=self._mode(), track=self.track),
+            names=list(self.names), pixel=pixel, components=components,
+            semantic=self._semantic.compute() if self._semantic is not None else None,
+            latency_ms={s: np.asarray(v) for s, v in self._latency.items()},
+            examples=list(self._examples), notes=notes)
+
+    def _mode(self) -> str:
+        return f'binned ({self.bins} bins)' if self.binned else 'exact'
+
+    def _components(self, threshold: float):
+        evaluator = ComponentEvaluator.for_track(self.track, float(threshold))
+        for position in range(len(self.names)):
+            score = np.load(self._spool / f'{position:08d}_score.npy')
+            label = np.load(self._spool / f'{position:08d}_label.npy')
+            evaluator.update(score, label)
+        return evaluator.compute()
+
+    def close(self) -> None:
+        """Delete the spool."""
+        shutil.rmtree(self._spool, ignore_errors=True)
+
+    def __enter__(self) -> 'Evaluator':
+        """Return this evaluator."""
+        return self
+
+    def __exit__(self, *exc) -> None:
+        """Delete the spool."""
+        self.close()
+
+
+def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Path],
+             options: Optional[Dict[str, object]] = None, *, baselines: bool = False,
+             binned: bool = False, limit: Optional[int] = None,
+             frames: Optional[Collection[str]] = None, backend: str = 'torch',
+             device: str = 'cpu', precision: str = 'fp32', track: Optional[str] = None,
+             examples: int = 4, out: Optional[Union[str, Path]] = None,
+             spool_dir: Optional[Union[str, Path]] = None,
+             progress: bool = True) -> EvaluationResult:
+    """
+    Run a bundle over a dataset and compute (and optionally write) its report.
+
+    The dataset and bundle are opened, and ``out`` checked, before the first frame runs, so a
+    bad path fails at once and leaves nothing behind; the report is written atomically.
+
+    :param bundle: bundle directory or a loaded bundle.
+    :param dataset: dataset kind (a key of ``evaluation.datasets.DATASETS``, e.g.
+        ``'folder'`` or ``'bag'``).
+    :param root: dataset root (the bag for ``'bag'``).
+    :param options: keyword options of the dataset's opener (e.g. ``image_topic``).
+    :param baselines: also evaluate the max-softmax, max-logit, entropy and energy scores of
+        the same segmentation pass (torch backend only).
+    :param binned: bounded-memory binned pixel metrics instead of exact ones.
+    :param limit: evaluate at most this many frames.
+    :param frames: evaluate only the frames with these names.
+    :param backend: inference backend.
+    :param device: ``cpu`` or ``cuda[:N]``.
+    :param precision: ``fp32`` or ``fp16``.
+    :param track: component size filters, ``'anomaly'`` or ``'obstacle'``; default from the
+        dataset kind (:data:`DEFAULT_TRACKS`).
+    :param examples: number of example frames in the report.
+    :param out: report directory to write (``None``: only return the result).
+    :param spool_dir: directory for the temporary score spool (default: next to ``out``).
+    :param progress: show a progress bar.
+    :return: the result.
+    :raises DatasetError: for a missing or malformed dataset.
+    :raises BundleError: for a broken bundle.
+    :raises BackendError: for an unusable backend.
+    :raises ValueError: for bad arguments or an ``out`` that is not a report directory.
+    """
+    if limit is not None and limit < 1:
+        raise ValueError(f'limit must be at least 1, got {limit}')
+    if out is not None:
+        check_output_dir(out)
+    options = dict(options or {})
+    data = open_dataset(dataset, root, **options)
+    bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    track = track or DEFAULT_TRACKS.get(dataset, 'anomaly')
+    pipeline = create_pipeline(bundle, backend, device, precision, baselines=baselines)
+    wanted = None if frames is None else set(frames)
+    total = len(data)
+    if wanted is not None:
+        total = len(wanted & set(data.names)) if hasattr(data, 'names') else None
+    if limit is not None and total is not None:
+        total = min(total, limit)
+    if spool_dir is None and out is not None and Path(out).resolve().parent.is_dir():
+        spool_dir = Path(out).resolve().parent
+    methods = (BUNDLE,) + (BASELINES if baselines else ())
+    spec = bundle.spec
+    info = {'bundle': spec.name, 'variant': spec.variant, 'bundle_path': str(bundle.path),
+            **pipeline.executor.describe(), 'threshold': pipeline.threshold,
+            'score_calibration': f'[{spec.score_lo}, {spec.score_hi}] -> [0, 1]',
+            'dataset': dataset, 'root': str(root), 'options': options, 'limit': limit,
+            'baselines': baselines}
+    try:
+        with Evaluator(methods, binned, track=track, num_classes=spec.num_classes,
+                       threshold=pipeline.threshold, examples=example_positions(total, examples),
+                       spool_dir=spool_dir) as evaluator:
+            _run(pipeline, _select(data, wanted, limit), evaluator, total, progress, spec.name)
+            info['date'] = datetime.datetime.now(datetime.timezone.utc).isoformat(
+                timespec='seconds')
+            result = evaluator.finish(f'Anomaly evaluation: {spec.name} on {dataset} '
+                                      f'({Path(root).name})', info)
+    finally:
+        pipeline.executor.close()
+    if out is not None:
+        write_report(result, out)
+    return result
+
+
+def _run(pipeline, samples: Iterable[Sample], evaluator: Evaluator, total: Optional[int],
+         progress: bool, name: str) -> None:
+    """Run the pipeline on every sample (after one untimed warm-up run) into the evaluator."""
+    baselines = evaluator.methods[1:]
+    warm = False
+    for sample in tqdm(samples, total=total, desc=f'evaluate {name}', unit='frame',
+                       disable=not progress):
+        size = sample.anomaly.shape
+        if not warm:
+            pipeline(sample.image, output_size=size)
+            warm = True
+        result = pipeline(sample.image, output_size=size)
+        evaluator.add(sample.name, sample.image, sample.anomaly, result.score, mask=result.mask,
+                      train_ids=result.train_ids, semantic=sample.semantic,
+                      timings_ms=dict(result.timings_ms, total=result.total_ms),
+                      baselines=result.maps if baselines else None)
+
+
+def _select(data, wanted: Optional[set], limit: Optional[int]) -> Iterable[Sample]:
+    """Yield the wanted samples, at most ``limit``; file datasets skip unwanted files unread."""
+    samples: Iterable[Sample] = data
+    if wanted is not None and isinstance(data, FileDataset):
+        samples = (data.load(frame) for frame in data.frames if frame.name in wanted)
+    count = 0
+    for sample in samples:
+        if limit is not None and count >= limit:
+            return
+        if wanted is not None and sample.name not in wanted:
+            continue
+        count += 1
+        yield sample
