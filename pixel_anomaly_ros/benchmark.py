@@ -20,18 +20,21 @@ import numpy as np
 from pixel_anomaly_ros.pipelines.base import AnomalyPipeline
 
 
-def machine_info() -> Dict[str, object]:
-    """Return CPU, thread count, GPU (if any) and library versions."""
-    import torch
-    cpu = platform.processor() or platform.machine()
+def cpu_name() -> str:
+    """Return the CPU model name (from /proc/cpuinfo where available)."""
     try:
         for line in Path('/proc/cpuinfo').read_text().splitlines():
             if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
+                return line.split(':', 1)[1].strip()
     except OSError:
         pass
-    info = {'cpu': cpu, 'cores': os.cpu_count(), 'torch_threads': torch.get_num_threads(),
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> Dict[str, object]:
+    """Return CPU, thread count, GPU (if any) and library versions."""
+    import torch
+    info = {'cpu': cpu_name(), 'cores': os.cpu_count(), 'torch_threads': torch.get_num_threads(),
             'python': platform.python_version(), 'torch': torch.__version__,
             'numpy': np.__version__, 'platform': platform.platform()}
     if torch.cuda.is_available():

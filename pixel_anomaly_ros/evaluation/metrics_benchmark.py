@@ -20,6 +20,7 @@ import tracemalloc
 from typing import Dict, List, Tuple
 
 import numpy as np
+from pixel_anomaly_ros.benchmark import cpu_name
 from pixel_anomaly_ros.evaluation.metrics import BinnedPixelMetrics, ExactPixelMetrics
 import psutil
 
@@ -152,15 +153,7 @@ def benchmark_metrics(images: int = 100, height: int = 1024, width: int = 2048, 
 
 
 def _machine() -> Dict[str, object]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path('/proc/cpuinfo').read_text().splitlines():
-            if line.startswith('model name'):
-                cpu = line.split(':', 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {'cpu': cpu, 'cores': os.cpu_count(), 'python': platform.python_version(),
+    return {'cpu': cpu_name(), 'cores': os.cpu_count(), 'python': platform.python_version(),
             'numpy': np.__version__, 'platform': platform.platform()}
 
 
