@@ -5,13 +5,11 @@
 import array
 import os
 from pathlib import Path
-import signal
-import subprocess
-import sys
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
+from pixel_anomaly_ros.ros.node_process import detector_command, start_process, stop_process_group
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -42,28 +40,17 @@ class DetectorProcesses:
         :param namespace: node namespace.
         :return: the process.
         """
-        args = [sys.executable, '-m', 'pixel_anomaly_ros.ros.detector_node', '--ros-args',
-                '--params-file', str(CONFIG), '-p', f'bundle:={bundle_path}',
-                '-p', 'input.reliable:=true', '-p', 'backend:=torch', '-p', 'device:=cpu',
-                '-p', 'precision:=fp32']
-        for override in overrides:
-            args += ['-p', override]
-        if namespace:
-            args += ['-r', f'__ns:={namespace}']
-        proc = subprocess.Popen(args, env=self.env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        parameters = {'bundle': bundle_path, 'input.reliable': 'true', 'backend': 'torch',
+                      'device': 'cpu', 'precision': 'fp32'}
+        parameters.update(override.split(':=', 1) for override in overrides)
+        proc = start_process(detector_command(parameters, CONFIG, namespace), self.env)
         self.procs.append(proc)
         return proc
 
     def stop(self):
         """Stop every started node (SIGINT to its process group, then SIGKILL)."""
         for proc in self.procs:
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGINT)
-                try:
-                    proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(proc.pid, signal.SIGKILL)
+            stop_process_group(proc)
 
 
 def stamp(msg, stamp_ns: int):

@@ -8,12 +8,12 @@ import json
 import os
 from pathlib import Path
 import select
-import signal
 import subprocess
 import sys
 import time
 import xml.etree.ElementTree as ElementTree
 
+from pixel_anomaly_ros.ros.node_process import stop_process_group
 import pytest
 import yaml
 
@@ -295,13 +295,7 @@ def _stop(proc):
 
     :param proc: the ``Popen`` object.
     """
-    if proc.poll() is None:
-        os.killpg(proc.pid, signal.SIGINT)
-        try:
-            proc.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
+    stop_process_group(proc, timeout=5)
 
 
 @pytest.mark.ros

@@ -33,12 +33,15 @@ class AnomalyPipeline:
         self.executor = executor
         self.network_size: Tuple[int, int] = tuple(spec.input_size)
         self.threshold = spec.threshold
-        #: the executor computes baseline scores too (evaluation; torch backend only).
-        self.baselines = bool(getattr(executor, 'baselines', False))
         self.score_lo, self.score_hi = spec.score_lo, spec.score_hi
         h, w = self.network_size
         self._input = np.empty((1, 3, h, w), dtype=np.float32)
         self.set_ensemble_weights(spec.ensemble_weights())
+
+    def _baseline_maps(self, outputs: Dict[str, object]) -> Dict[str, np.ndarray]:
+        """Return the baseline scores among a stage's outputs (evaluation executors only)."""
+        return {name: self.executor.to_numpy(value)[0, 0] for name, value in outputs.items()
+                if name.startswith('baseline_')}
 
     def set_ensemble_weights(self, weights) -> None:
         """
@@ -64,8 +67,8 @@ class AnomalyPipeline:
         :param image: (H, W, 3) uint8 RGB image of any size.
         :param output_size: (height, width) of the returned maps; default: the image size.
         :param return_maps: also return the intermediate maps at network resolution.
-        :return: the :class:`AnomalyResult`; with :attr:`baselines`, its ``maps`` always hold
-            the baseline scores at network resolution (``baseline_*``).
+        :return: the :class:`AnomalyResult`; when the executor computes baseline scores, its
+            ``maps`` always hold them at network resolution (``baseline_*``).
         :raises ValueError: if the image is not an (H, W, 3) uint8 array.
         """
         if (not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3
@@ -84,9 +87,6 @@ class AnomalyPipeline:
             ids = _resize(self.executor.to_numpy(train_ids)[0, 0], out_h, out_w,
                           cv2.INTER_NEAREST)
             mask = score >= self.threshold
-        if self.baselines:
-            maps = dict(maps, **{name: self.executor.to_numpy(value)[0, 0]
-                                 for name, value in self.executor.baseline_outputs.items()})
         return AnomalyResult(score=score, mask=mask, train_ids=ids,
                              timings_ms=timer.timings_ms, maps=maps)
 

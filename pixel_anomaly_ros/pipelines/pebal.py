@@ -17,7 +17,7 @@ class PEBAL(AnomalyPipeline):
                ) -> Tuple[object, object, Dict[str, np.ndarray]]:
         with timer.stage('energy'):
             out = self.executor.run('energy', {'image': self._input_image()})
-        maps = {}
+        maps = self._baseline_maps(out)
         if return_maps:
-            maps = {'raw_score': self.executor.to_numpy(out['score'])[0, 0]}
+            maps['raw_score'] = self.executor.to_numpy(out['score'])[0, 0]
         return out['score'], out['train_ids'], maps

@@ -26,13 +26,13 @@ class SynBoostLight(AnomalyPipeline):
                 'image': image, 'synthesis': syn['synthesis'], 'train_ids': seg['train_ids'],
                 'entropy': seg['entropy'], 'distance': seg['distance'],
                 'weights': self._weights_value})
-        maps = {}
+        maps = self._baseline_maps(seg)
         if return_maps:
             to_numpy = self.executor.to_numpy
-            maps = {'raw_score': to_numpy(diss['score'])[0, 0],
-                    'p_anomaly': to_numpy(diss['p_anomaly'])[0, 0],
-                    'perceptual': to_numpy(diss['perceptual'])[0, 0],
-                    'entropy': to_numpy(seg['entropy'])[0, 0],
-                    'distance': to_numpy(seg['distance'])[0, 0],
-                    'synthesis': to_numpy(syn['synthesis'])[0].transpose(1, 2, 0)}
+            maps.update(raw_score=to_numpy(diss['score'])[0, 0],
+                        p_anomaly=to_numpy(diss['p_anomaly'])[0, 0],
+                        perceptual=to_numpy(diss['perceptual'])[0, 0],
+                        entropy=to_numpy(seg['entropy'])[0, 0],
+                        distance=to_numpy(seg['distance'])[0, 0],
+                        synthesis=to_numpy(syn['synthesis'])[0].transpose(1, 2, 0))
         return diss['score'], seg['train_ids'], maps

@@ -56,7 +56,9 @@ class DetectorNode(LifecycleNode):
         self._configured = False
         self._active_since: Optional[float] = None
         self._previous_snapshot = None
+        self._network_outputs = False
         declare_parameters(self)
+        self._apply('output.resolution', self.get_parameter('output.resolution').value)
         self.statistics = NodeStatistics(self.get_parameter('diagnostics.window').value)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, '/diagnostics', 10)
         self._diagnostics_timer = self.create_timer(
@@ -95,6 +97,9 @@ class DetectorNode(LifecycleNode):
         self._worker.start()
         compressed = self.get_parameter('input.compressed').value
         reliable = self.get_parameter('input.reliable').value
+        self._decode = compressed_to_rgb if compressed else image_to_rgb
+        self._max_pixels = self.get_parameter('input.max_pixels').value
+        self._max_future_s = self.get_parameter('input.max_future_s').value
         qos = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE if reliable
                          else ReliabilityPolicy.BEST_EFFORT)
         self._subscription = self.create_subscription(
@@ -148,11 +153,8 @@ class DetectorNode(LifecycleNode):
         clock = self.get_clock()
         try:
             stamp_ns = stamp_to_ns(msg.header.stamp)
-            check_stamp(stamp_ns, clock.now().nanoseconds,
-                        self.get_parameter('input.max_future_s').value)
-            max_pixels = self.get_parameter('input.max_pixels').value
-            rgb = (compressed_to_rgb(msg, max_pixels) if isinstance(msg, CompressedImage)
-                   else image_to_rgb(msg, max_pixels))
+            check_stamp(stamp_ns, clock.now().nanoseconds, self._max_future_s)
+            rgb = self._decode(msg, self._max_pixels)
         except ImageError as exc:
             self.statistics.frame_rejected(exc.reason, str(exc))
             self.get_logger().warning(f'rejected frame: {exc}', throttle_duration_sec=5.0)
@@ -161,10 +163,9 @@ class DetectorNode(LifecycleNode):
         if not topics:
             return
         decoded = time.perf_counter()
-        output_size = (rgb.shape[:2] if self.get_parameter('output.resolution').value == 'input'
-                       else None)
         try:
-            result = self.pipeline(rgb, output_size=output_size or self.pipeline.network_size)
+            result = self.pipeline(rgb, output_size=(self.pipeline.network_size
+                                                     if self._network_outputs else None))
             inferred = time.perf_counter()
             self.outputs.publish(topics, result, rgb, msg.header)
         except Exception as exc:  # noqa: B902 - any pipeline failure must not kill the node
@@ -206,8 +207,10 @@ class DetectorNode(LifecycleNode):
                         self.bundle.spec.ensemble_weights() if value is None else list(value))
                 except ValueError as exc:
                     return str(exc)
-        elif name == 'output.resolution' and value not in ('input', 'network'):
-            return f'output.resolution must be input or network, got {value!r}'
+        elif name == 'output.resolution':
+            if value not in ('input', 'network'):
+                return f'output.resolution must be input or network, got {value!r}'
+            self._network_outputs = value == 'network'
         elif name == 'output.overlay_alpha':
             if not 0.0 <= value <= 1.0:
                 return f'output.overlay_alpha must be in [0, 1], got {value}'

@@ -13,14 +13,13 @@ Overhead = decode + post-process + encode/publish of all outputs, as a fraction 
 import array
 import os
 from pathlib import Path
-import signal
-import subprocess
-import sys
 import time
 from typing import Dict, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
+from pixel_anomaly_ros.ros.node_process import (detector_command, ros_environment,
+                                                start_process, stop_process_group)
 from pixel_anomaly_ros.ros.outputs import OUTPUTS
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -55,41 +54,24 @@ def run_node_benchmark(bundle_path: str, width: int, height: int, rate_hz: float
     :param domain_id: ROS domain (default: derived from the process id).
     :return: the record (node stage medians, overhead fraction, end-to-end latency).
     """
-    env = dict(os.environ, ROS_AUTOMATIC_DISCOVERY_RANGE='LOCALHOST',
-               ROS_DOMAIN_ID=str(domain_id if domain_id is not None else 100 + os.getpid() % 100))
-    if shm:
-        env.update(FASTDDS_DEFAULT_PROFILES_FILE=str(shm_profile_path()),
-                   RMW_IMPLEMENTATION='rmw_fastrtps_cpp')
-    saved = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    node_proc = subprocess.Popen(
-        [sys.executable, '-m', 'pixel_anomaly_ros.ros.detector_node', '--ros-args',
-         '-p', f'bundle:={bundle_path}', '-p', f'backend:={backend}', '-p', f'device:={device}',
-         '-p', 'precision:=fp32', '-p', 'input.reliable:=true',
-         '-p', f'output.resolution:={output_resolution}'],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        start_new_session=True)
-    rclpy.init()
-    client = rclpy.create_node('node_benchmark_client')
-    try:
-        return _measure(client, node_proc, width, height, rate_hz, seconds) | {
-            'camera': f'{width}x{height}', 'rate_hz': rate_hz, 'seconds': seconds,
-            'shm_profile': shm, 'output_resolution': output_resolution, 'backend': backend,
-            'device': device, 'bundle': str(bundle_path)}
-    finally:
-        client.destroy_node()
-        rclpy.shutdown()
-        if node_proc.poll() is None:
-            os.killpg(node_proc.pid, signal.SIGINT)
-            try:
-                node_proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(node_proc.pid, signal.SIGKILL)
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    extra = ({'FASTDDS_DEFAULT_PROFILES_FILE': str(shm_profile_path()),
+              'RMW_IMPLEMENTATION': 'rmw_fastrtps_cpp'} if shm else {})
+    domain = domain_id if domain_id is not None else 100 + os.getpid() % 100
+    with ros_environment(domain, **extra) as env:
+        node_proc = start_process(detector_command({
+            'bundle': bundle_path, 'backend': backend, 'device': device, 'precision': 'fp32',
+            'input.reliable': 'true', 'output.resolution': output_resolution}), env)
+        rclpy.init()
+        client = rclpy.create_node('node_benchmark_client')
+        try:
+            return _measure(client, node_proc, width, height, rate_hz, seconds) | {
+                'camera': f'{width}x{height}', 'rate_hz': rate_hz, 'seconds': seconds,
+                'shm_profile': shm, 'output_resolution': output_resolution,
+                'backend': backend, 'device': device, 'bundle': str(bundle_path)}
+        finally:
+            client.destroy_node()
+            rclpy.shutdown()
+            stop_process_group(node_proc)
 
 
 def _measure(client, node_proc, width, height, rate_hz, seconds) -> Dict[str, object]:

@@ -25,9 +25,7 @@ import datetime
 import os
 from pathlib import Path
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -41,6 +39,8 @@ from pixel_anomaly_ros.evaluation.datasets import open_bag
 from pixel_anomaly_ros.evaluation.evaluate import BUNDLE, Evaluator, example_positions
 from pixel_anomaly_ros.evaluation.report import check_output_dir, EvaluationResult, write_report
 from pixel_anomaly_ros.ros.conversions import numpy_to_image
+from pixel_anomaly_ros.ros.node_process import (detector_command, ros_environment,
+                                                start_process, stop_process_group)
 import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -182,32 +182,25 @@ class _Session:
         self._lock = threading.Lock()
         self._proc: Optional[subprocess.Popen] = None
         self._log = None
-        self._saved_env: Dict[str, Optional[str]] = {}
+        self._environment = None
 
     # Start and stop ----------------------------------------------------------------------
 
     def __enter__(self) -> '_Session':
-        env = {'ROS_DOMAIN_ID': str(self.domain_id), 'ROS_AUTOMATIC_DISCOVERY_RANGE': 'LOCALHOST'}
-        self._saved_env = {k: os.environ.get(k) for k in env}
-        os.environ.update(env)
+        self._environment = ros_environment(self.domain_id)
+        env = self._environment.__enter__()
         try:
-            self._start_node(dict(os.environ))
+            self._log = tempfile.TemporaryFile(mode='w+')
+            self._proc = start_process(detector_command({
+                'bundle': self.bundle_path, 'backend': self.backend, 'device': self.device,
+                'precision': self.precision, 'input.reliable': 'true',
+                'output.resolution': 'input', 'diagnostics.period_s': 0.25,
+                'diagnostics.input_timeout_s': 0.0}), env, stdout=self._log)
             self._start_client()
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
-
-    def _start_node(self, env: Dict[str, str]) -> None:
-        self._log = tempfile.TemporaryFile(mode='w+')
-        self._proc = subprocess.Popen(
-            [sys.executable, '-m', 'pixel_anomaly_ros.ros.detector_node', '--ros-args',
-             '-p', f'bundle:={self.bundle_path}', '-p', f'backend:={self.backend}',
-             '-p', f'device:={self.device}', '-p', f'precision:={self.precision}',
-             '-p', 'input.reliable:=true', '-p', 'output.resolution:=input',
-             '-p', 'diagnostics.period_s:=0.25', '-p', 'diagnostics.input_timeout_s:=0.0'],
-            env=env, stdout=self._log, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True)
 
     def _start_client(self) -> None:
         self.context = rclpy.Context()
@@ -231,13 +224,8 @@ class _Session:
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         try:
-            if self._proc is not None and self._proc.poll() is None:
-                os.killpg(self._proc.pid, signal.SIGINT)
-                try:
-                    self._proc.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    os.killpg(self._proc.pid, signal.SIGKILL)
-                    self._proc.wait()
+            if self._proc is not None:
+                stop_process_group(self._proc)
         finally:
             if getattr(self, 'executor', None) is not None:
                 self.executor.shutdown()
@@ -248,11 +236,9 @@ class _Session:
             if self._log is not None:
                 self._log.close()
                 self._log = None
-            for key, value in self._saved_env.items():
-                if value is None:
-                    os.environ.pop(key, None)
-                else:
-                    os.environ[key] = value
+            if self._environment is not None:
+                self._environment.__exit__(None, None, None)
+                self._environment = None
 
     def _log_tail(self, lines: int = 15) -> str:
         if self._log is None:

@@ -31,7 +31,7 @@ class TorchExecutor(Executor):
             ``torch_tensorrt`` (``torch.compile`` with the torch-tensorrt backend, CUDA only).
             Compilation happens lazily on the first call of each stage.
         :param baselines: the graphs were built with ``baselines=True``: the baseline maps
-            of the last run are kept in :attr:`baseline_outputs` instead of being returned.
+            are returned with the outputs of the stages in ``BASELINE_STAGES``.
         :raises BackendError: for an unavailable device, precision or compile mode.
         """
         if precision not in ('fp32', 'fp16'):
@@ -46,8 +46,6 @@ class TorchExecutor(Executor):
         self.device = device
         self.precision = precision
         self.baselines = baselines
-        #: ``{name: tensor}`` of :data:`BASELINE_OUTPUTS` from the last baseline stage run.
-        self.baseline_outputs: Dict[str, torch.Tensor] = {}
         self._torch_device = torch.device(device)
         self._graphs = {name: g.to(self._torch_device).eval() for name, g in graphs.items()}
         self.compile_mode = compile_mode
@@ -91,7 +89,7 @@ class TorchExecutor(Executor):
 
         :param stage: stage name.
         :param inputs: ``{input name: tensor}``.
-        :return: ``{output name: tensor}`` (baseline maps go to :attr:`baseline_outputs`).
+        :return: ``{output name: tensor}``, baseline maps included when built with them.
         """
         input_names, output_names = GRAPH_IO[stage]
         if self.baselines and stage in BASELINE_STAGES:
@@ -102,10 +100,7 @@ class TorchExecutor(Executor):
             outputs = self._graphs[stage](*(inputs[name] for name in input_names))
         if not isinstance(outputs, tuple):
             outputs = (outputs,)
-        named = dict(zip(output_names, outputs))
-        if self.baselines and stage in BASELINE_STAGES:
-            self.baseline_outputs = {name: named.pop(name) for name in BASELINE_OUTPUTS}
-        return named
+        return dict(zip(output_names, outputs))
 
     def from_numpy(self, array: np.ndarray) -> torch.Tensor:
         """Share a numpy array's memory on the CPU, or upload it to the GPU."""
