@@ -9,10 +9,11 @@ import numpy as np
 from pixel_anomaly_ros import synthetic
 from pixel_anomaly_ros.bundle import load_bundle
 from pixel_anomaly_ros.pipelines import create_pipeline
+from pixel_anomaly_ros.presets import preset_spec
 from pixel_anomaly_ros.training import data as tdata
 from pixel_anomaly_ros.training import trainers
 from pixel_anomaly_ros.training.cli import add_train_parsers
-from pixel_anomaly_ros.training.loop import TrainConfig
+from pixel_anomaly_ros.training.loop import preset_at_size, TrainConfig
 import pytest
 import yaml
 
@@ -20,7 +21,8 @@ import yaml
 @pytest.fixture(scope='module')
 def world(tmp_path_factory):
     out = tmp_path_factory.mktemp('world') / 'w'
-    synthetic.generate(out, seed=0, train=4, val=2, anomalies=3, size=(64, 128), progress=False)
+    synthetic.generate(out, seed=0, train=4, val=2, anomalies=3, size=(128, 256),
+                       progress=False)
     return out
 
 
@@ -29,7 +31,8 @@ def light(world, tmp_path_factory):
     out = tmp_path_factory.mktemp('bundles') / 'light'
     summaries = {}
     for name in ('segmentation', 'synthesis', 'dissimilarity'):
-        cfg = TrainConfig(data=str(world), out=str(out), steps=2, progress=False)
+        cfg = TrainConfig(data=str(world), out=str(out), steps=2, progress=False,
+                          input_size=(128, 256), crop=(128, 256))
         summaries[name] = getattr(trainers, f'train_{name}')(cfg)
     return out, summaries
 
@@ -86,6 +89,23 @@ def test_resume_matches_straight_run(world, tmp_path):
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
 
 
+def test_input_size_keeps_the_synthesis_ratio(light):
+    spec = load_bundle(light[0]).spec
+    assert spec.input_size == (128, 256) and spec.synthesis_size == (64, 128)
+    assert trainers.synthesis_scale(spec) == 2
+    assert preset_at_size('light_tiny', (256, 512)).synthesis_size == (128, 256)
+    assert preset_at_size('pebal_icnet_tiny', (256, 512)).input_size == (256, 512)
+    assert preset_at_size('light_tiny', None) == preset_spec('light_tiny')
+
+
+def test_synthesis_crop_that_cannot_be_downscaled_is_refused(light, world, tmp_path):
+    cfg = TrainConfig(data=str(world), out=str(tmp_path / 'x'), init=str(light[0]), steps=1,
+                      crop=(64, 128), progress=False)
+    with pytest.raises(ValueError, match=r'--crop 128x64 does not fit.*multiples of 128'):
+        trainers.train_synthesis(cfg)
+    assert not (tmp_path / 'x').exists()
+
+
 def test_pebal_from_segmentation_bundle_and_calibrate(light, world, tmp_path):
     out = tmp_path / 'pebal'
     cfg = TrainConfig(data=str(world), out=str(out), init=str(light[0]), steps=2,
@@ -132,3 +152,7 @@ def test_cli_help_and_parsing(capsys):
     args = parser.parse_args(['train', 'segmentation', '--data', 'd', '--out', 'o',
                               '--crop', '256x128', '--steps', '3'])
     assert args.crop == (128, 256) and args.trainer == 'segmentation'
+    assert args.input_size is None
+    args = parser.parse_args(['train', 'pebal', '--data', 'd', '--out', 'o',
+                              '--input-size', '512x256'])
+    assert args.input_size == (256, 512)

@@ -9,6 +9,7 @@ Wire them with ``add_train_parsers(subparsers)``; each parser's ``func`` default
 
 import argparse
 import json
+import shlex
 import sys
 
 TRAIN_EXAMPLES = """\
@@ -61,13 +62,17 @@ def add_train_parsers(subparsers) -> None:
         p.add_argument('--init', help='bundle to start from (pebal: the segmentation bundle)')
         p.add_argument('--preset', default='pebal_icnet_tiny' if name == 'pebal'
                        else 'light_tiny', help='preset when starting from scratch')
+        p.add_argument('--input-size', type=_crop, metavar='WxH',
+                       help='network input size when starting from the preset (default: '
+                            "the preset's)")
         p.add_argument('--steps', type=int, default=1000, help='optimisation steps')
         p.add_argument('--schedule-steps', type=int,
                        help='length of the poly LR schedule (default --steps; keep it fixed '
                             'when extending a run with --resume)')
         p.add_argument('--batch-size', type=int, default=2, help='images per step')
-        p.add_argument('--crop', type=_crop, default=(64, 128), metavar='WxH',
-                       help='random crop, width x height (default 128x64)')
+        crop = (128, 256) if name in ('synthesis', 'dissimilarity') else (64, 128)
+        p.add_argument('--crop', type=_crop, default=crop, metavar='WxH',
+                       help=f'random crop, width x height (default {crop[1]}x{crop[0]})')
         p.add_argument('--lr', type=float, help='initial learning rate (default per trainer)')
         p.add_argument('--seed', type=int, default=0, help='seed (data and initialisation)')
         p.add_argument('--checkpoint-every', type=int, default=100,
@@ -103,6 +108,11 @@ def add_train_parsers(subparsers) -> None:
     cal.set_defaults(func=run_calibrate)
 
 
+def command_line() -> str:
+    """Return this process's command line as a user would type it (for provenance)."""
+    return shlex.join(['pixel-anomaly'] + sys.argv[1:])
+
+
 def run_train(args: argparse.Namespace) -> int:
     """
     Run ``pixel-anomaly train <trainer>``.
@@ -113,12 +123,13 @@ def run_train(args: argparse.Namespace) -> int:
     from pixel_anomaly_ros.training import trainers
     from pixel_anomaly_ros.training.loop import TrainConfig
     extra = {k: getattr(args, k) for k in ('optimizer', 'void', 'mix_prob') if hasattr(args, k)}
-    cfg = TrainConfig(data=args.data, out=args.out, preset=args.preset, steps=args.steps,
+    cfg = TrainConfig(data=args.data, out=args.out, preset=args.preset,
+                      input_size=args.input_size, steps=args.steps,
                       schedule_steps=args.schedule_steps,
                       batch_size=args.batch_size, crop=tuple(args.crop), seed=args.seed,
                       lr=args.lr, checkpoint_every=args.checkpoint_every, resume=args.resume,
                       init=args.init, work=args.work, progress=not args.quiet,
-                      command=' '.join(sys.argv), extra=extra)
+                      command=command_line(), extra=extra)
     summary = getattr(trainers, f'train_{args.trainer}')(cfg)
     print(json.dumps(summary, indent=2))
     return 0
@@ -134,6 +145,6 @@ def run_calibrate(args: argparse.Namespace) -> int:
     from pixel_anomaly_ros.training.calibrate import calibrate
     result = calibrate(args.bundle, args.data, out=args.out, max_images=args.max_images,
                        percentiles=tuple(args.percentiles), grid_step=args.grid_step,
-                       progress=not args.quiet, command=' '.join(sys.argv))
+                       progress=not args.quiet, command=command_line())
     print(json.dumps(result, indent=2))
     return 0

@@ -38,6 +38,7 @@ class TrainConfig:
     data: str
     out: str
     preset: str = 'light_tiny'
+    input_size: Optional[Tuple[int, int]] = None
     steps: int = 100
     schedule_steps: Optional[int] = None
     batch_size: int = 2
@@ -104,7 +105,26 @@ def open_bundle(cfg: TrainConfig, preset: Optional[str] = None
         if source and (Path(source) / 'bundle.yaml').is_file():
             bundle = load_bundle(source)
             return bundle.spec, bundle.component_state_dicts()
-    return preset_spec(preset or cfg.preset), None
+    return preset_at_size(preset or cfg.preset, cfg.input_size), None
+
+
+def preset_at_size(preset: str, input_size: Optional[Tuple[int, int]]) -> BundleSpec:
+    """
+    Return a preset's spec, optionally at another network input size.
+
+    The SPADE synthesis size keeps the preset's ratio to the input size.
+
+    :param preset: preset name.
+    :param input_size: ``(height, width)`` or ``None`` for the preset's own.
+    :return: the spec.
+    """
+    spec = preset_spec(preset)
+    if input_size is not None:
+        if spec.synthesis_size is not None:
+            scale = spec.input_size[0] // spec.synthesis_size[0]
+            spec.synthesis_size = (input_size[0] // scale, input_size[1] // scale)
+        spec.input_size = tuple(input_size)
+    return spec
 
 
 def save_bundle(cfg: TrainConfig, spec: BundleSpec, networks: Dict[str, nn.Module],

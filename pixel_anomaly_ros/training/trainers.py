@@ -16,12 +16,12 @@ from pixel_anomaly_ros import scoring
 from pixel_anomaly_ros.bundle import load_bundle
 from pixel_anomaly_ros.networks.spade import label_map_to_spade_input
 from pixel_anomaly_ros.pipelines.graphs import InputNormaliser
-from pixel_anomaly_ros.presets import preset_spec
 from pixel_anomaly_ros.training import losses
 from pixel_anomaly_ros.training.data import (anomaly_mix, CityscapesTrainSet, sample_batch,
                                              synboost_corrupt, to_tensors)
-from pixel_anomaly_ros.training.loop import (build_from, open_bundle, save_bundle,
-                                             seed_everything, train_loop, TrainConfig)
+from pixel_anomaly_ros.training.loop import (build_from, open_bundle, preset_at_size,
+                                             save_bundle, seed_everything, train_loop,
+                                             TrainConfig)
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -37,6 +37,45 @@ def _dataset(cfg: TrainConfig) -> CityscapesTrainSet:
 
 def _normaliser(spec) -> InputNormaliser:
     return InputNormaliser(spec.mean, spec.std, bgr=spec.channel_order == 'bgr')
+
+
+def synthesis_scale(spec) -> int:
+    """
+    Return how many times smaller the synthesis (and dissimilarity) resolution is.
+
+    :param spec: a ``synboost_light`` bundle spec.
+    :return: input height // synthesis height (1 when they are equal).
+    """
+    return max(1, spec.input_size[0] // spec.synthesis_size[0])
+
+
+def check_synthesis_crop(generator: nn.Module, crop, scale: int) -> None:
+    """
+    Refuse a crop the SPADE generator cannot take once downscaled to the synthesis scale.
+
+    :param generator: the SPADE generator (``num_up`` upsamplings).
+    :param crop: (height, width) of the training crops.
+    :param scale: :func:`synthesis_scale` of the bundle.
+    :raises ValueError: with the crop sizes that work.
+    """
+    factor = scale * 2 ** int(getattr(generator, 'num_up', 0))
+    if crop[0] % factor or crop[1] % factor:
+        raise ValueError(
+            f'--crop {crop[1]}x{crop[0]} does not fit: the synthesis runs at 1/{scale} of the '
+            f'input and the generator needs multiples of {factor // scale} there, so both crop '
+            f'sides must be multiples of {factor} (e.g. --crop {4 * factor}x{2 * factor})')
+
+
+def _downscale(batch: Dict[str, torch.Tensor], scale: int) -> Dict[str, torch.Tensor]:
+    """Nearest-downscale every tensor of a batch as the pipeline resizes to synthesis size."""
+    if scale == 1:
+        return batch
+    out = {}
+    for key, value in batch.items():
+        x = value if value.dim() == 4 else value.unsqueeze(1)
+        x = F.interpolate(x.float(), scale_factor=1.0 / scale, mode='nearest-exact')
+        out[key] = x if value.dim() == 4 else x.squeeze(1).to(value.dtype)
+    return out
 
 
 def _segment_logits(network: nn.Module, x: torch.Tensor, size) -> list:
@@ -89,9 +128,11 @@ def train_synthesis(cfg: TrainConfig) -> Dict[str, object]:
     """
     Train the SPADE generator to re-synthesise images from Cityscapes label ids.
 
-    Simplification: L1 + perceptual loss only (the bundle's frozen VGG19-difference network on
-    ImageNet-normalised images, weight ``extra['perceptual_weight']``, default 1), no GAN,
-    no VAE encoder and no discriminator feature matching (official SPADE: hinge GAN with a
+    The crops are nearest-downscaled by :func:`synthesis_scale`, so the generator learns at the
+    scale the pipeline runs it. Simplification: L1 + perceptual loss only (the bundle's frozen
+    VGG19-difference network on ImageNet-normalised images, weight
+    ``extra['perceptual_weight']``, default 1), no GAN, no VAE encoder and no discriminator
+    feature matching (official SPADE: hinge GAN with a
     multi-scale PatchGAN, feature matching and VGG losses). Adam lr 2e-4, betas (0.5, 0.999).
 
     :param cfg: training options (a ``synboost_light`` preset or bundle).
@@ -106,9 +147,12 @@ def train_synthesis(cfg: TrainConfig) -> Dict[str, object]:
     data = _dataset(cfg)
     lr = cfg.lr or 2e-4
     opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
+    scale = synthesis_scale(spec)
+    check_synthesis_crop(gen, cfg.crop, scale)
 
     def step(_: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
         batch = to_tensors(sample_batch(data, cfg.batch_size, rng))
+        batch = _downscale({k: batch[k] for k in ('image', 'label_ids')}, scale)
         fake = (gen(label_map_to_spade_input(batch['label_ids'].unsqueeze(1))) + 1.0) * 127.5
         real = batch['image']
         l1 = F.l1_loss(fake, real) / 127.5
@@ -130,12 +174,18 @@ class _DissimilarityInputs:
         self.gen = networks['synthesis'].eval().requires_grad_(False)
         self.vgg = networks['perceptual'].eval().requires_grad_(False)
         self.num_classes = spec.num_classes
+        self.scale = synthesis_scale(spec)
 
     @torch.no_grad()
     def __call__(self, image: torch.Tensor, label_ids: torch.Tensor,
                  train_ids: torch.Tensor) -> tuple:
         logits = self.seg(self.norm(image))[:, :self.num_classes]
         _, entropy, distance = scoring.uncertainty_maps(logits)
+        # The pipeline runs the next stages at the synthesis size: so does training.
+        small = _downscale({'image': image, 'label_ids': label_ids, 'train_ids': train_ids,
+                            'entropy': entropy, 'distance': distance}, self.scale)
+        image, label_ids, train_ids = small['image'], small['label_ids'], small['train_ids']
+        entropy, distance = small['entropy'], small['distance']
         synthesis = (self.gen(label_map_to_spade_input(label_ids.unsqueeze(1))) + 1.0) * 127.5
         original, resynthesis = _IMAGENET(image), _IMAGENET(synthesis)
         perceptual = scoring.min_max_normalise(self.vgg(original, resynthesis))
@@ -153,7 +203,8 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     distance priors of the real image. Loss: weighted CE (ignore 255) with class weights
     ``1 / ln(1.02 + p)`` estimated on ``extra['weight_samples']`` (default 8) generated
     samples. Adam lr 1e-4, betas (0.5, 0.999), constant LR (official: ReduceLROnPlateau on a
-    validation loss, not done here).
+    validation loss, not done here). Everything after the segmentation pass runs at the
+    synthesis scale (:func:`synthesis_scale`), as in the pipeline.
 
     :param cfg: training options (a ``synboost_light`` bundle with trained segmentation and
         synthesis, via ``--init`` or ``--out``).
@@ -163,6 +214,7 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     spec, states = open_bundle(cfg)
     networks = build_from(spec, states)
     inputs = _DissimilarityInputs(spec, networks)
+    check_synthesis_crop(inputs.gen, cfg.crop, inputs.scale)
     net = networks['dissimilarity'].train()
     data = _dataset(cfg)
     void = str(cfg.extra.get('void', 'anomaly'))
@@ -186,7 +238,8 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     def step(_: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
         batch = corrupted(rng, cfg.batch_size)
         logits = net(*inputs(batch['image'], batch['label_ids'], batch['train_ids']))
-        return {'loss': losses.dissimilarity_loss(logits, batch['target'], class_weights)}
+        target = _downscale({'target': batch['target']}, inputs.scale)['target']
+        return {'loss': losses.dissimilarity_loss(logits, target, class_weights)}
 
     summary = train_loop(cfg, 'dissimilarity', {'dissimilarity': net}, opt, step, lr,
                          schedule='constant')
@@ -263,7 +316,7 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
         spec, states = open_bundle(TrainConfig(data=cfg.data, out=cfg.out))
         networks = build_from(spec, states)
     else:
-        spec = preset_spec(preset)
+        spec = preset_at_size(preset, cfg.input_size)
         networks = build_from(spec, None)
         if cfg.init:
             weights = load_bundle(cfg.init).component_state_dicts()['segmentation']

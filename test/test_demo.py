@@ -1,0 +1,107 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""The demo: synthetic test sequence, both bundles offline and through the live node, report."""
+
+import json
+from types import SimpleNamespace
+
+from conftest import make_random_bundle
+import numpy as np
+from PIL import Image
+from pixel_anomaly_ros.cli import main
+from pixel_anomaly_ros.demo import check_targets, DemoRun, run_demo
+from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
+import pytest
+
+
+@pytest.fixture(scope='module')
+def demo_bundles(tmp_path_factory):
+    root = tmp_path_factory.mktemp('demo_bundles')
+    return [make_random_bundle('light_tiny', root / 'demo_light', input_size=(64, 128)).path,
+            make_random_bundle('pebal_icnet_tiny', root / 'demo_pebal',
+                               input_size=(64, 128)).path]
+
+
+def _table(report: str) -> dict:
+    """Return ``{method: (AP, FPR95, AUROC)}`` of the table the report opens with."""
+    lines = report.splitlines()
+    assert lines[0] == '# pixel_anomaly_ros demo'
+    assert lines[2] == '| method | AP % | FPR95 % | AUROC % |'
+    rows = {}
+    for line in lines[4:]:
+        if not line.startswith('|'):
+            break
+        cells = [c.strip() for c in line.strip('|').split('|')]
+        rows[cells[0]] = tuple(float(c) for c in cells[1:])
+    return rows
+
+
+@pytest.mark.ros
+def test_demo_reports_both_bundles_offline_and_through_the_live_node(
+        demo_bundles, ros_env, tmp_path):
+    pytest.importorskip('rclpy')
+    out = tmp_path / 'demo'
+    report = run_demo(out, demo_bundles, scenes=2, gif_frames=4, progress=False)
+    text = report.read_text()
+    rows = _table(text)
+    assert len(rows) == 2 + 2 * 4  # both methods, then four baselines of each segmentation
+    for bundle in demo_bundles:
+        offline = json.loads((out / bundle.name / 'offline' / 'metrics.json').read_text())
+        name = next(m for m in rows if m.endswith(f'({bundle.name})'))
+        assert rows[name][0] == pytest.approx(100 * offline['pixel']['bundle']['ap'], abs=0.006)
+        energy = rows[f'baseline: energy of {bundle.name}']
+        assert energy[2] == pytest.approx(
+            100 * offline['pixel']['baseline_energy']['auroc'], abs=0.006)
+        live = json.loads((out / bundle.name / 'live' / 'metrics.json').read_text())
+        assert live['replay']['frames_sent'] == 10  # 2 scenes x 5 frames, all played
+        assert live['replay']['frames_answered'] >= 1
+    summary = json.loads((out / 'summary.json').read_text())
+    assert summary['info']['live_node'] is True
+    assert len(summary['targets']) == 4
+    assert '## Through the live node' in text and 'end-to-end p50 ms' in text
+    with Image.open(out / 'heatmaps.gif') as gif:
+        assert gif.n_frames == 4
+        assert gif.size == (3 * 64, 16 + 32)  # camera + two methods at half size, title bars
+    # A second run reuses the generated sequence.
+    manifest = out / 'world' / 'manifest.json'
+    before = manifest.stat().st_mtime_ns
+    run_demo(out, demo_bundles, scenes=2, gif_frames=2, live=False, progress=False)
+    assert manifest.stat().st_mtime_ns == before
+    assert '--offline was given' in report.read_text()
+
+
+def test_demo_refuses_a_missing_bundle_before_writing_anything(tmp_path, capsys):
+    out = tmp_path / 'demo'
+    code = main(['demo', '--out', str(out), '--bundles', str(tmp_path / 'nowhere'),
+                 '--offline', '--no-progress'])
+    assert code == 2
+    assert str(tmp_path / 'nowhere') in capsys.readouterr().err
+    assert not out.exists()
+
+
+def _metrics(ap: float, fpr95: float) -> PixelMetrics:
+    return PixelMetrics(ap=ap, auroc=0.5, fpr95=fpr95, positives=10, negatives=90,
+                        best_f1=0.0, best_f1_threshold=0.5, tpr95_threshold=0.5)
+
+
+def _run(variant: str, name: str, pixel: dict) -> DemoRun:
+    bundle = SimpleNamespace(spec=SimpleNamespace(variant=variant),
+                             path=SimpleNamespace(name=name))
+    return DemoRun(bundle, SimpleNamespace(pixel=pixel))
+
+
+@pytest.mark.parametrize('light_ap, met', [(0.31, True), (0.29, False)])
+def test_targets_compare_with_the_best_baseline_and_the_lowest_fpr95(light_ap, met):
+    baselines = {'baseline_max_softmax': _metrics(0.20, 0.40),
+                 'baseline_max_logit': _metrics(0.10, 0.30),
+                 'baseline_entropy': _metrics(0.15, 0.50),
+                 'baseline_energy': _metrics(0.12, 0.35)}
+    light = _run('synboost_light', 'demo_light',
+                 {'bundle': _metrics(light_ap, 0.25), **baselines})
+    pebal = _run('pebal', 'demo_pebal', {'bundle': _metrics(0.11, 0.31)})
+    targets = check_targets([light, pebal])
+    assert [t['met'] for t in targets] == [met, False, True, False]
+    assert '(max softmax) 30.00 %' not in targets[2]['measured']
+    assert 'max logit' in targets[2]['measured']  # the lowest FPR95 is max logit's 30 %
+    assert np.isclose(float(targets[0]['measured'].split('(')[1].split('x')[0]),
+                      light_ap / 0.20, atol=0.005)
