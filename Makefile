@@ -38,6 +38,8 @@ demo-bundles: $(STAMP)
 	    --batch-size 4 --steps 1200 --seed 0 --checkpoint-every 200
 	$(PA) train dissimilarity --data $(DEMO_WORLD) --out models/demo_light --crop 512x256 \
 	    --batch-size 4 --steps 1200 --seed 0 --checkpoint-every 200
+	$(PA) train dissimilarity --data $(DEMO_WORLD) --out models/demo_light --crop 512x256 \
+	    --batch-size 4 --steps 1000 --semantic predicted --seed 0 --checkpoint-every 200
 	$(PA) train pebal --data $(DEMO_WORLD) --init models/demo_light --out models/demo_pebal \
 	    --input-size 512x256 --crop 256x128 --batch-size 8 --steps 1500 --lr 1e-3 --seed 0 \
 	    --checkpoint-every 250

@@ -34,6 +34,10 @@ def light(world, tmp_path_factory):
         cfg = TrainConfig(data=str(world), out=str(out), steps=2, progress=False,
                           input_size=(128, 256), crop=(128, 256))
         summaries[name] = getattr(trainers, f'train_{name}')(cfg)
+    # Continue the dissimilarity network on predicted semantics (the run-time input).
+    cfg = TrainConfig(data=str(world), out=str(out), steps=2, progress=False, crop=(128, 256),
+                      extra={'semantic': 'predicted'}, command='second run')
+    summaries['dissimilarity_predicted'] = trainers.train_dissimilarity(cfg)
     return out, summaries
 
 
@@ -91,6 +95,8 @@ def test_resume_matches_straight_run(world, tmp_path):
 
 def test_input_size_keeps_the_synthesis_ratio(light):
     spec = load_bundle(light[0]).spec
+    record = spec.provenance['training']['dissimilarity']
+    assert record['command'] == 'second run' and record['previous']['command'] != 'second run'
     assert spec.input_size == (128, 256) and spec.synthesis_size == (64, 128)
     assert trainers.synthesis_scale(spec) == 2
     assert preset_at_size('light_tiny', (256, 512)).synthesis_size == (128, 256)

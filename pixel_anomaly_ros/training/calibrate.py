@@ -21,6 +21,12 @@ from pixel_anomaly_ros.pipelines import create_pipeline
 from tqdm import tqdm
 
 
+#: Raw-score percentiles mapped to 0 and 1. Scores above the upper one all become 1 and tie, which
+#: loses their ranking; anomalies are often under 1 % of the pixels, so a 99th-percentile clip
+#: would tie most of them (measured on the synthetic set: AP 6.7 % raw, 5.1 % clipped at 99).
+DEFAULT_PERCENTILES = (1.0, 99.99)
+
+
 def _resize_nearest(array: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     """Nearest resize with pixel-centre sampling (as the graphs' ``nearest-exact``)."""
     h, w = array.shape[:2]
@@ -49,7 +55,8 @@ def _metrics(score: np.ndarray, label: np.ndarray):
 
 
 def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
-              max_images: Optional[int] = None, percentiles: Sequence[float] = (1.0, 99.0),
+              max_images: Optional[int] = None,
+              percentiles: Sequence[float] = DEFAULT_PERCENTILES,
               grid_step: float = 0.25, progress: bool = True,
               command: str = '') -> Dict[str, object]:
     """

@@ -86,6 +86,11 @@ def add_train_parsers(subparsers) -> None:
         if name == 'dissimilarity':
             p.add_argument('--void', choices=('anomaly', 'ignore', 'inlier'),
                            default='anomaly', help='how void pixels count in the target')
+            p.add_argument('--semantic', choices=('ground-truth', 'predicted'),
+                           default='ground-truth',
+                           help='label map to alter and re-synthesise: the ground truth '
+                                "(SynBoost's generator) or the segmentation network's "
+                                'prediction, as at run time (default ground-truth)')
         if name == 'pebal':
             p.add_argument('--mix-prob', type=float, default=0.5,
                            help='probability of an AnomalyMix object per image')
@@ -102,8 +107,10 @@ def add_train_parsers(subparsers) -> None:
     cal.add_argument('--out', help='write the calibrated bundle here (default: in place)')
     cal.add_argument('--max-images', type=int, help='use at most this many images')
     cal.add_argument('--grid-step', type=float, default=0.25, help='ensemble weight grid step')
-    cal.add_argument('--percentiles', type=float, nargs=2, default=(1.0, 99.0),
-                     metavar=('LO', 'HI'), help='raw-score percentiles mapped to 0 and 1')
+    cal.add_argument('--percentiles', type=float, nargs=2, default=(1.0, 99.99),
+                     metavar=('LO', 'HI'),
+                     help='raw-score percentiles mapped to 0 and 1 (default 1 99.99; scores '
+                          'above HI tie at 1, so keep HI above the anomalous pixel share)')
     cal.add_argument('--quiet', action='store_true', help='no progress bar')
     cal.set_defaults(func=run_calibrate)
 
@@ -122,7 +129,8 @@ def run_train(args: argparse.Namespace) -> int:
     """
     from pixel_anomaly_ros.training import trainers
     from pixel_anomaly_ros.training.loop import TrainConfig
-    extra = {k: getattr(args, k) for k in ('optimizer', 'void', 'mix_prob') if hasattr(args, k)}
+    extra = {k: getattr(args, k) for k in ('optimizer', 'void', 'semantic', 'mix_prob')
+             if hasattr(args, k)}
     cfg = TrainConfig(data=args.data, out=args.out, preset=args.preset,
                       input_size=args.input_size, steps=args.steps,
                       schedule_steps=args.schedule_steps,

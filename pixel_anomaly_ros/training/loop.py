@@ -142,9 +142,12 @@ def save_bundle(cfg: TrainConfig, spec: BundleSpec, networks: Dict[str, nn.Modul
     spec.provenance = dict(spec.provenance)
     spec.provenance.setdefault('source', 'trained with pixel_anomaly_ros.training')
     training = dict(spec.provenance.get('training') or {})
-    training[component] = {'command': cfg.command, 'seed': cfg.seed, 'data': str(cfg.data),
-                           'steps': cfg.steps, 'batch_size': cfg.batch_size,
-                           'crop': list(cfg.crop), **summary}
+    record = {'command': cfg.command, 'seed': cfg.seed, 'data': str(cfg.data),
+              'steps': cfg.steps, 'batch_size': cfg.batch_size, 'crop': list(cfg.crop),
+              **summary}
+    if component in training:  # a run continuing earlier ones keeps their records
+        record['previous'] = training[component]
+    training[component] = record
     spec.provenance['training'] = training
     states = {c: {k: v.detach().cpu() for k, v in n.state_dict().items()}
               for c, n in networks.items()}

@@ -9,7 +9,7 @@ against the official recipes are listed in each docstring.
 """
 
 from pathlib import Path
-from typing import Dict
+from typing import Dict, Optional
 
 import numpy as np
 from pixel_anomaly_ros import scoring
@@ -177,10 +177,16 @@ class _DissimilarityInputs:
         self.scale = synthesis_scale(spec)
 
     @torch.no_grad()
-    def __call__(self, image: torch.Tensor, label_ids: torch.Tensor,
-                 train_ids: torch.Tensor) -> tuple:
+    def __call__(self, image: torch.Tensor, label_ids: torch.Tensor, train_ids: torch.Tensor,
+                 swapped: Optional[torch.Tensor] = None) -> tuple:
         logits = self.seg(self.norm(image))[:, :self.num_classes]
         _, entropy, distance = scoring.uncertainty_maps(logits)
+        if swapped is not None:
+            # Predicted semantics, as at run time, with the swapped instances pasted in.
+            predicted = logits.argmax(1)
+            label_ids = torch.where(swapped, label_ids, scoring.train_ids_to_label_ids(
+                predicted.unsqueeze(1)).squeeze(1))
+            train_ids = torch.where(swapped, train_ids, predicted)
         # The pipeline runs the next stages at the synthesis size: so does training.
         small = _downscale({'image': image, 'label_ids': label_ids, 'train_ids': train_ids,
                             'entropy': entropy, 'distance': distance}, self.scale)
@@ -200,7 +206,10 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     Per sample: :func:`synboost_corrupt` alters the label map (instance class swaps, void
     as anomaly unless ``extra['void']`` says ``ignore``/``inlier``), the bundle's generator
     re-synthesises the altered map, the frozen segmentation network gives the entropy and
-    distance priors of the real image. Loss: weighted CE (ignore 255) with class weights
+    distance priors of the real image. The altered map is the ground truth
+    (``extra['semantic'] = 'ground-truth'``, default) or, with ``'predicted'``, the frozen
+    network's prediction with the swapped instances pasted in: the network then sees the
+    segmentation errors it meets at run time, as inliers unless they are void. Loss: weighted CE (ignore 255) with class weights
     ``1 / ln(1.02 + p)`` estimated on ``extra['weight_samples']`` (default 8) generated
     samples. Adam lr 1e-4, betas (0.5, 0.999), constant LR (official: ReduceLROnPlateau on a
     validation loss, not done here). Everything after the segmentation pass runs at the
@@ -218,12 +227,15 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     net = networks['dissimilarity'].train()
     data = _dataset(cfg)
     void = str(cfg.extra.get('void', 'anomaly'))
+    predicted = cfg.extra.get('semantic', 'ground-truth') == 'predicted'
 
     def corrupted(rng: np.random.Generator, count: int) -> Dict[str, torch.Tensor]:
         samples = sample_batch(data, count, rng)
         for s in samples:
+            original = s['label_ids']
             s['label_ids'], s['train_ids'], s['target'] = synboost_corrupt(
-                s['label_ids'], s['instance_ids'], rng, void=void)
+                original, s['instance_ids'], rng, void=void)
+            s['swapped'] = s['label_ids'] != original
         return to_tensors(samples)
 
     hist = torch.zeros(2)
@@ -237,7 +249,8 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
 
     def step(_: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
         batch = corrupted(rng, cfg.batch_size)
-        logits = net(*inputs(batch['image'], batch['label_ids'], batch['train_ids']))
+        swapped = batch['swapped'].bool() if predicted else None
+        logits = net(*inputs(batch['image'], batch['label_ids'], batch['train_ids'], swapped))
         target = _downscale({'target': batch['target']}, inputs.scale)['target']
         return {'loss': losses.dissimilarity_loss(logits, target, class_weights)}
 
