@@ -211,8 +211,9 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     network's prediction with the swapped instances pasted in: the network then sees the
     segmentation errors it meets at run time, as inliers unless they are void. Loss: weighted
     CE (ignore 255) with class weights ``1 / ln(1.02 + p)`` estimated on
-    ``extra['weight_samples']`` (default 8) generated samples. Adam lr 1e-4, betas (0.5, 0.999), constant LR (official: ReduceLROnPlateau on a
-    validation loss, not done here). Everything after the segmentation pass runs at the
+    ``extra['weight_samples']`` (default 8) generated samples. Adam lr 1e-4, betas
+    (0.5, 0.999), constant LR (official: ReduceLROnPlateau on a validation loss, not done
+    here). Everything after the segmentation pass runs at the
     synthesis scale (:func:`synthesis_scale`), as in the pipeline.
 
     :param cfg: training options (a ``synboost_light`` bundle with trained segmentation and
