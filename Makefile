@@ -26,7 +26,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(PA) demo --out out/demo
 
-# How models/demo_light and models/demo_pebal were made (about an hour on 2 CPU cores); each
+# How models/demo_light and models/demo_pebal were made (about 75 min on 2 CPU cores); each
 # command line and seed is also recorded in the bundle's bundle.yaml.
 DEMO_WORLD := data/world
 demo-bundles: $(STAMP)
@@ -39,7 +39,7 @@ demo-bundles: $(STAMP)
 	$(PA) train dissimilarity --data $(DEMO_WORLD) --out models/demo_light --crop 512x256 \
 	    --batch-size 4 --steps 1200 --seed 0 --checkpoint-every 200
 	$(PA) train dissimilarity --data $(DEMO_WORLD) --out models/demo_light --crop 512x256 \
-	    --batch-size 4 --steps 1000 --semantic predicted --seed 0 --checkpoint-every 200
+	    --batch-size 4 --steps 2500 --semantic predicted --seed 0 --checkpoint-every 250
 	$(PA) train pebal --data $(DEMO_WORLD) --init models/demo_light --out models/demo_pebal \
 	    --input-size 512x256 --crop 256x128 --batch-size 8 --steps 1500 --lr 1e-3 --seed 0 \
 	    --checkpoint-every 250

@@ -89,6 +89,8 @@ def test_resume_matches_straight_run(world, tmp_path):
     trainers.train_pebal(cfg(tmp_path / 'b', 2))
     summary = trainers.train_pebal(cfg(tmp_path / 'b', 4, resume=True))
     assert summary['resumed_from'] == 2 and summary['steps_run'] == 2
+    # The resumed run's record replaces the interrupted one's instead of chaining it.
+    assert 'previous' not in load_bundle(tmp_path / 'b').spec.provenance['training']['pebal']
     a, b = weights(tmp_path / 'a'), weights(tmp_path / 'b')
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
 

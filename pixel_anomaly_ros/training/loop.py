@@ -145,8 +145,11 @@ def save_bundle(cfg: TrainConfig, spec: BundleSpec, networks: Dict[str, nn.Modul
     record = {'command': cfg.command, 'seed': cfg.seed, 'data': str(cfg.data),
               'steps': cfg.steps, 'batch_size': cfg.batch_size, 'crop': list(cfg.crop),
               **summary}
-    if component in training:  # a run continuing earlier ones keeps their records
-        record['previous'] = training[component]
+    previous = training.get(component)
+    if previous and summary.get('resumed_from'):
+        previous = previous.get('previous')  # a resumed run supersedes its interrupted part
+    if previous:  # a run continuing earlier ones keeps their records
+        record['previous'] = previous
     training[component] = record
     spec.provenance['training'] = training
     states = {c: {k: v.detach().cpu() for k, v in n.state_dict().items()}
