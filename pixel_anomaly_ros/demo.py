@@ -28,7 +28,7 @@ from pixel_anomaly_ros.evaluation.datasets import open_bag
 from pixel_anomaly_ros.evaluation.evaluate import BASELINES, BUNDLE, evaluate
 from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
 from pixel_anomaly_ros.evaluation.report import (EvaluationResult, jsonable, method_label,
-                                                 plot_pr_curves)
+                                                 percent, plot_pr_curves)
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.visualisation import overlay_bgr
 from tqdm import tqdm
@@ -186,15 +186,16 @@ def check_targets(runs: Sequence[DemoRun]) -> List[Dict[str, object]]:
     targets = [{
         'target': f'{light.name}: AP >= {LIGHT_AP_RATIO}x the best baseline on the same '
                   'segmentation',
-        'measured': f'AP {_pct(pixel[BUNDLE].ap)} vs {method_label(best_key)} '
-                    f'{_pct(best.ap)} ({ratio:.2f}x)',
+        'measured': f'AP {percent(pixel[BUNDLE].ap)} % vs {method_label(best_key)} '
+                    f'{percent(best.ap)} % ({ratio:.2f}x)',
         'met': bool(ratio >= LIGHT_AP_RATIO)}]
     if pebal is not None and 'baseline_energy' in baselines:
         energy = baselines['baseline_energy'].ap
         ap = pebal.offline.pixel[BUNDLE].ap
         targets.append({
             'target': f'{pebal.name}: AP above the energy baseline of the un-fine-tuned head',
-            'measured': f'AP {_pct(ap)} vs energy of {light.bundle.path.name} {_pct(energy)}',
+            'measured': f'AP {percent(ap)} % vs energy of {light.bundle.path.name} '
+                        f'{percent(energy)} %',
             'met': bool(ap > energy)})
     lowest_key = min(baselines, key=lambda k: _finite(baselines[k].fpr95, 2.0))
     lowest = baselines[lowest_key].fpr95
@@ -203,18 +204,14 @@ def check_targets(runs: Sequence[DemoRun]) -> List[Dict[str, object]]:
             fpr = run.offline.pixel[BUNDLE].fpr95
             targets.append({
                 'target': f'{run.name}: FPR95 below every baseline',
-                'measured': f'FPR95 {_pct(fpr)} vs lowest baseline '
-                            f'({method_label(lowest_key)}) {_pct(lowest)}',
+                'measured': f'FPR95 {percent(fpr)} % vs lowest baseline '
+                            f'({method_label(lowest_key)}) {percent(lowest)} %',
                 'met': bool(fpr < lowest)})
     return targets
 
 
 def _finite(value: float, default: float = -1.0) -> float:
     return float(value) if np.isfinite(value) else default
-
-
-def _pct(value: Optional[float]) -> str:
-    return '—' if value is None or not np.isfinite(value) else f'{100.0 * value:.2f} %'
 
 
 def render_report(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
@@ -277,7 +274,7 @@ def render_report(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
         dropped = (r.get('node_counters') or {}).get('frames_dropped', '—')
         cells = [r.get('frames_sent'), r.get('frames_answered'), dropped,
                  r.get('frames_lost_before_node', '—'),
-                 _pct(m.ap if m else None), _pct(m.fpr95 if m else None),
+                 percent(m.ap if m else None), percent(m.fpr95 if m else None),
                  r.get('end_to_end_ms_p50'), r.get('end_to_end_ms_p95')]
         lines.append(f'| {run.name} | ' + ' | '.join(str(c) for c in cells) + ' |')
     lines += ['', '## Latency per stage (offline, this machine)', '']
@@ -313,8 +310,7 @@ def render_report(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
 
 
 def _row(name: str, m: PixelMetrics) -> str:
-    cells = ['—' if not np.isfinite(v) else f'{100.0 * v:.2f}' for v in (m.ap, m.fpr95, m.auroc)]
-    return f'| {name} | ' + ' | '.join(cells) + ' |'
+    return f'| {name} | ' + ' | '.join(percent(v) for v in (m.ap, m.fpr95, m.auroc)) + ' |'
 
 
 def write_heatmap_gif(bundles: Sequence[Bundle], bag: Path, path: Path, frames: int,

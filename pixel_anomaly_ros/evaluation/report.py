@@ -217,7 +217,8 @@ def _move_into_place(tmp: Path, out: Path) -> None:
 # Markdown ----------------------------------------------------------------------------------
 
 
-def _pct(value: Optional[float]) -> str:
+def percent(value: Optional[float]) -> str:
+    """Format a rate in [0, 1] as a percentage with two decimals, ``'—'`` when undefined."""
     return '—' if value is None or not math.isfinite(value) else f'{100.0 * value:.2f}'
 
 
@@ -260,8 +261,8 @@ def _inline(value) -> str:
 def _method_table(result: EvaluationResult) -> List[str]:
     lines = ['| method | AP % | FPR95 % | AUROC % |', '|---|---:|---:|---:|']
     for method, m in result.pixel.items():
-        lines.append(f'| {method_label(method)} | {_pct(m.ap)} | {_pct(m.fpr95)} | '
-                     f'{_pct(m.auroc)} |')
+        lines.append(f'| {method_label(method)} | {percent(m.ap)} | {percent(m.fpr95)} | '
+                     f'{percent(m.auroc)} |')
     if not result.pixel:
         lines.append('| (no labelled frames) | — | — | — |')
     lines.append('')
@@ -278,7 +279,7 @@ def _method_table(result: EvaluationResult) -> List[str]:
         lines += ['| method | best F1 % | at score >= | TPR 95 % at score >= |',
                   '|---|---:|---:|---:|']
         for method, m in result.pixel.items():
-            lines.append(f'| {method_label(method)} | {_pct(m.best_f1)} | '
+            lines.append(f'| {method_label(method)} | {percent(m.best_f1)} | '
                          f'{_num(m.best_f1_threshold)} | {_num(m.tpr95_threshold)} |')
         lines.append('')
     return lines
@@ -290,8 +291,8 @@ def _components_section(c: Optional[ComponentMetrics]) -> List[str]:
         return lines + ['Not computed (no anomalous pixels, so no best-F1 threshold).', '']
     lines += ['| sIoU % | PPV % | mean F1 % | GT components | predicted components | '
               'score threshold |', '|---:|---:|---:|---:|---:|---:|',
-              f'| {_pct(c.siou)} | {_pct(c.ppv)} | {_pct(c.mean_f1)} | {c.gt_components} | '
-              f'{c.pred_components} | {_num(c.score_threshold)} |', '',
+              f'| {percent(c.siou)} | {percent(c.ppv)} | {percent(c.mean_f1)} | '
+              f'{c.gt_components} | {c.pred_components} | {_num(c.score_threshold)} |', '',
               'Predicted components are the 8-connected regions of score >= the pixel best-F1 '
               'threshold of the bundle on this dataset (as SegmentMeIfYouCan does); mean F1 '
               'averages F1 over sIoU/PPV thresholds 0.25, 0.30, ..., 0.75.', '']
@@ -302,8 +303,8 @@ def _semantic_section(s: Optional[SemanticMetrics]) -> List[str]:
     if s is None:
         return []
     return ['## Semantic segmentation', '', '| mIoU % | pixel accuracy % | pixels |',
-            '|---:|---:|---:|', f'| {_pct(s.miou)} | {_pct(s.pixel_accuracy)} | {s.pixels:,} |',
-            '']
+            '|---:|---:|---:|',
+            f'| {percent(s.miou)} | {percent(s.pixel_accuracy)} | {s.pixels:,} |', '']
 
 
 def _latency_section(result: EvaluationResult) -> List[str]:
@@ -376,7 +377,7 @@ def plot_pr_curves(pixel: Dict[str, PixelMetrics], path: os.PathLike) -> None:
     ax = figure.add_subplot()
     for method, m in pixel.items():
         ax.plot(m.curve.recall, m.curve.precision,
-                label=f'{method_label(method)} (AP {_pct(m.ap)} %)', drawstyle='steps-post')
+                label=f'{method_label(method)} (AP {percent(m.ap)} %)', drawstyle='steps-post')
     positive_rate = next(iter(pixel.values()))
     rate = positive_rate.positives / max(1, positive_rate.positives + positive_rate.negatives)
     ax.axhline(rate, color='grey', linestyle=':', linewidth=1, label='chance')
@@ -398,7 +399,7 @@ def plot_roc_curves(pixel: Dict[str, PixelMetrics], path: os.PathLike) -> None:
     ax = figure.add_subplot()
     for method, m in pixel.items():
         ax.plot(m.curve.fpr, m.curve.tpr, label=f'{method_label(method)} (AUROC '
-                f'{_pct(m.auroc)} %, FPR95 {_pct(m.fpr95)} %)')
+                f'{percent(m.auroc)} %, FPR95 {percent(m.fpr95)} %)')
     ax.plot([0, 1], [0, 1], color='grey', linestyle=':', linewidth=1)
     ax.axhline(0.95, color='grey', linestyle='--', linewidth=1)
     ax.set(xlabel='false positive rate', ylabel='true positive rate', xlim=(0, 1),

@@ -52,7 +52,7 @@ class InputNormaliser(nn.Module):
         return (image - self.mean) / self.std
 
 
-def _resize_nearest(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+def resize_nearest_exact(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
     """Nearest resize with pixel-centre sampling (PIL's NEAREST, used by the official code)."""
     if tuple(x.shape[-2:]) == tuple(size):
         return x
@@ -131,7 +131,7 @@ class SynthesisGraph(nn.Module):
         :param train_ids: (1, 1, H, W) uint8 train ids at segmentation resolution.
         :return: (1, 3, h, w) float image in [0, 1] at synthesis resolution.
         """
-        ids = _resize_nearest(train_ids.to(torch.float32), self.size)
+        ids = resize_nearest_exact(train_ids.to(torch.float32), self.size)
         label_ids = scoring.train_ids_to_label_ids(ids.to(torch.int64))
         image = self.generator(label_map_to_spade_input(label_ids))
         return (image + 1.0) * 0.5
@@ -171,12 +171,12 @@ class DissimilarityGraph(nn.Module):
         :param weights: (4,) ensemble weights for P(anomaly), entropy, perceptual, distance.
         :return: score, P(anomaly) and perceptual difference, each (1, 1, h, w).
         """
-        original = self.imagenet(_resize_nearest(image, self.size))
+        original = self.imagenet(resize_nearest_exact(image, self.size))
         resynthesis = self.imagenet(synthesis * 255.0)
-        ids = _resize_nearest(train_ids.to(torch.float32), self.size)
+        ids = resize_nearest_exact(train_ids.to(torch.float32), self.size)
         semantic = scoring.one_hot_train_ids(ids, self.num_classes)
-        entropy = _resize_nearest(entropy, self.size)
-        distance = _resize_nearest(distance, self.size)
+        entropy = resize_nearest_exact(entropy, self.size)
+        distance = resize_nearest_exact(distance, self.size)
         perceptual = scoring.min_max_normalise(self.perceptual(original, resynthesis))
         logits = self.dissimilarity(original, resynthesis, semantic, entropy, perceptual,
                                     distance)

@@ -107,8 +107,7 @@ def add_train_parsers(subparsers) -> None:
     cal.add_argument('--out', help='write the calibrated bundle here (default: in place)')
     cal.add_argument('--max-images', type=int, help='use at most this many images')
     cal.add_argument('--grid-step', type=float, default=0.25, help='ensemble weight grid step')
-    cal.add_argument('--percentiles', type=float, nargs=2, default=(1.0, 99.99),
-                     metavar=('LO', 'HI'),
+    cal.add_argument('--percentiles', type=float, nargs=2, metavar=('LO', 'HI'),
                      help='raw-score percentiles mapped to 0 and 1 (default 1 99.99; scores '
                           'above HI tie at 1, so keep HI above the anomalous pixel share)')
     cal.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -150,9 +149,10 @@ def run_calibrate(args: argparse.Namespace) -> int:
     :param args: parsed arguments of :func:`add_train_parsers`.
     :return: exit code.
     """
-    from pixel_anomaly_ros.training.calibrate import calibrate
+    from pixel_anomaly_ros.training.calibrate import calibrate, DEFAULT_PERCENTILES
     result = calibrate(args.bundle, args.data, out=args.out, max_images=args.max_images,
-                       percentiles=tuple(args.percentiles), grid_step=args.grid_step,
+                       percentiles=tuple(args.percentiles or DEFAULT_PERCENTILES),
+                       grid_step=args.grid_step,
                        progress=not args.quiet, command=command_line())
     print(json.dumps(result, indent=2))
     return 0

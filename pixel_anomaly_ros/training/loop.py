@@ -121,10 +121,20 @@ def preset_at_size(preset: str, input_size: Optional[Tuple[int, int]]) -> Bundle
     spec = preset_spec(preset)
     if input_size is not None:
         if spec.synthesis_size is not None:
-            scale = spec.input_size[0] // spec.synthesis_size[0]
+            scale = synthesis_scale(spec)
             spec.synthesis_size = (input_size[0] // scale, input_size[1] // scale)
         spec.input_size = tuple(input_size)
     return spec
+
+
+def synthesis_scale(spec: BundleSpec) -> int:
+    """
+    Return how many times smaller the synthesis (and dissimilarity) resolution is.
+
+    :param spec: a ``synboost_light`` bundle spec.
+    :return: input height // synthesis height (1 when they are equal).
+    """
+    return max(1, spec.input_size[0] // spec.synthesis_size[0])
 
 
 def save_bundle(cfg: TrainConfig, spec: BundleSpec, networks: Dict[str, nn.Module],

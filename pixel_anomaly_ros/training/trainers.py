@@ -15,13 +15,13 @@ import numpy as np
 from pixel_anomaly_ros import scoring
 from pixel_anomaly_ros.bundle import load_bundle
 from pixel_anomaly_ros.networks.spade import label_map_to_spade_input
-from pixel_anomaly_ros.pipelines.graphs import InputNormaliser
+from pixel_anomaly_ros.pipelines.graphs import InputNormaliser, resize_nearest_exact
 from pixel_anomaly_ros.training import losses
 from pixel_anomaly_ros.training.data import (anomaly_mix, CityscapesTrainSet, sample_batch,
                                              synboost_corrupt, to_tensors)
 from pixel_anomaly_ros.training.loop import (build_from, open_bundle, preset_at_size,
-                                             save_bundle, seed_everything, train_loop,
-                                             TrainConfig)
+                                             save_bundle, seed_everything, synthesis_scale,
+                                             train_loop, TrainConfig)
 import torch
 from torch import nn
 from torch.nn import functional as F
@@ -37,16 +37,6 @@ def _dataset(cfg: TrainConfig) -> CityscapesTrainSet:
 
 def _normaliser(spec) -> InputNormaliser:
     return InputNormaliser(spec.mean, spec.std, bgr=spec.channel_order == 'bgr')
-
-
-def synthesis_scale(spec) -> int:
-    """
-    Return how many times smaller the synthesis (and dissimilarity) resolution is.
-
-    :param spec: a ``synboost_light`` bundle spec.
-    :return: input height // synthesis height (1 when they are equal).
-    """
-    return max(1, spec.input_size[0] // spec.synthesis_size[0])
 
 
 def check_synthesis_crop(generator: nn.Module, crop, scale: int) -> None:
@@ -68,12 +58,11 @@ def check_synthesis_crop(generator: nn.Module, crop, scale: int) -> None:
 
 def _downscale(batch: Dict[str, torch.Tensor], scale: int) -> Dict[str, torch.Tensor]:
     """Nearest-downscale every tensor of a batch as the pipeline resizes to synthesis size."""
-    if scale == 1:
-        return batch
     out = {}
     for key, value in batch.items():
         x = value if value.dim() == 4 else value.unsqueeze(1)
-        x = F.interpolate(x.float(), scale_factor=1.0 / scale, mode='nearest-exact')
+        size = (x.shape[-2] // scale, x.shape[-1] // scale)
+        x = resize_nearest_exact(x.float(), size)
         out[key] = x if value.dim() == 4 else x.squeeze(1).to(value.dtype)
     return out
 
