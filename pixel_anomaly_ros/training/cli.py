@@ -100,7 +100,7 @@ def add_train_parsers(subparsers) -> None:
         description='Calibrate a bundle on a validation anomaly set (images/ + labels/ with '
                     '0 inlier, 1 anomaly, 255 void, or a synth output): SynBoost ensemble '
                     'weights by AP grid search, score_lo/score_hi as robust percentiles, the '
-                    'threshold at 95 %% TPR; written into bundle.yaml atomically.',
+                    'threshold at 95 % TPR; written into bundle.yaml atomically.',
         epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     cal.add_argument('--bundle', required=True, help='bundle directory to calibrate')
     cal.add_argument('--data', required=True, help='anomaly folder or synth output')
