@@ -231,9 +231,16 @@ class Bundle:
         """Path of the safetensors weights file."""
         return self.path / WEIGHTS_FILE
 
-    def onnx_path(self, stage: str) -> Path:
-        """Path of a stage's exported ONNX graph."""
-        return self.path / f'{stage}.onnx'
+    def onnx_path(self, stage: str, precision: str = 'fp32') -> Path:
+        """
+        Path of a stage's exported ONNX graph.
+
+        :param stage: stage name.
+        :param precision: ``fp32`` for the exported graph, ``int8`` for its quantised copy
+            (``pixel-anomaly export --int8``).
+        :return: ``<bundle>/<stage>.onnx`` or ``<bundle>/<stage>.int8.onnx``.
+        """
+        return self.path / (f'{stage}.int8.onnx' if precision == 'int8' else f'{stage}.onnx')
 
     def component_state_dicts(self) -> Dict[str, dict]:
         """

@@ -92,18 +92,28 @@ def _add_export(sub) -> None:
     p.add_argument('--atol', type=float, default=1e-4,
                    help='largest allowed |ONNX Runtime - PyTorch| on the score; intermediate '
                         'maps may differ by 10x that (default 1e-4)')
+    calibration = p.add_argument_group('INT8 calibration (--int8, --tensorrt --precision int8)')
+    calibration.add_argument('--calibration', metavar='DIR_OR_LIST',
+                             help='folder of camera images, or a text file with one path per '
+                                  'line')
+    calibration.add_argument('--calibration-limit', type=int, default=32, metavar='N',
+                             help='use at most N of them, evenly spread (default 32; each costs '
+                                  'about 80 MB of memory at 2048x1024)')
+    cpu = p.add_argument_group('ONNX Runtime INT8 graphs (CPU)')
+    cpu.add_argument('--int8', action='store_true',
+                     help='also write <stage>.int8.onnx: convolutions quantised to int8 with '
+                          'ranges calibrated on --calibration, for --backend onnxruntime '
+                          '--precision int8 on the CPU')
     trt = p.add_argument_group('TensorRT engines (needs a CUDA GPU and TensorRT >= 10)')
     trt.add_argument('--tensorrt', action='store_true',
                      help='also build the TensorRT engines into <bundle>/engines/ and compare '
                           'the TensorRT pipeline with PyTorch on the GPU')
     trt.add_argument('--precision', default='fp16', choices=['fp32', 'fp16', 'int8'],
                      help='engine precision (default fp16)')
-    trt.add_argument('--calibration', metavar='DIR_OR_LIST',
-                     help='int8: folder of camera images, or a text file with one path per line')
     trt.add_argument('--device', default='cuda', help='CUDA device (default cuda)')
     trt.add_argument('--build-only', action='store_true',
-                     help='only build the engines from the existing ONNX graphs: no export, no '
-                          'inference runs')
+                     help='skip the export: only build the engines (and with --int8 the int8 '
+                          'graphs) from the existing ONNX graphs; engines are not test-run')
     trt.add_argument('--force-rebuild', action='store_true',
                      help='rebuild engines even if the cache holds valid ones')
     p.set_defaults(func=_run_export)
@@ -113,16 +123,29 @@ def _run_export(args) -> int:
     from pixel_anomaly_ros.bundle import load_bundle
     from pixel_anomaly_ros import export
     bundle = load_bundle(args.bundle)
-    if (args.build_only or args.calibration or args.force_rebuild) and not args.tensorrt:
-        raise ValueError('--build-only, --calibration and --force-rebuild go with --tensorrt')
+    if args.force_rebuild and not args.tensorrt:
+        raise ValueError('--force-rebuild goes with --tensorrt')
+    if args.build_only and not (args.tensorrt or args.int8):
+        raise ValueError('--build-only goes with --tensorrt or --int8')
+    int8_engines = args.tensorrt and args.precision == 'int8'
+    if (args.int8 or int8_engines) and not args.calibration:
+        raise ValueError('--int8 and --precision int8 need --calibration DIR_OR_LIST (camera '
+                         'images like the ones the node will see)')
+    if args.calibration and not (args.int8 or int8_engines):
+        raise ValueError('--calibration goes with --int8 or --tensorrt --precision int8')
+    images = (export.load_calibration_images(args.calibration, args.calibration_limit)
+              if args.calibration else ())
     if not args.build_only:
         export.export_bundle(bundle, opset=args.opset, atol=args.atol)
+    if args.int8:
+        from pixel_anomaly_ros.runtime.quantization import quantize_bundle
+        print(f'quantising the graphs of {bundle.path} to int8 on {len(images)} calibration '
+              f'images ...', flush=True)
+        quantize_bundle(bundle, images)
     if args.tensorrt:
-        if args.precision == 'int8' and not args.calibration:
-            raise ValueError('--precision int8 needs --calibration DIR_OR_LIST (camera images)')
-        images = export.load_calibration_images(args.calibration) if args.calibration else ()
         print(f'building TensorRT {args.precision} engines for {bundle.path} ...', flush=True)
-        export.build_tensorrt_engines(bundle, args.precision, args.device, images,
+        export.build_tensorrt_engines(bundle, args.precision, args.device,
+                                      images if int8_engines else (),
                                       force=args.force_rebuild, verify=not args.build_only)
     return 0
 
@@ -163,7 +186,9 @@ def _add_bench(sub) -> None:
                         '--preset first; auto picks the fastest available')
     p.add_argument('--device', default='cpu', help='cpu or cuda[:N] (default cpu)')
     p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'],
-                   help='fp16 on CUDA (torch autocast, TensorRT); int8 TensorRT only')
+                   help='fp16 on CUDA (torch autocast, TensorRT); int8 with TensorRT, or with '
+                        'onnxruntime on the CPU (a --preset is then quantised on random '
+                        'images, which times like real calibration)')
     p.add_argument('--compile', dest='compile_mode', choices=['inductor', 'torch_tensorrt'],
                    help='torch backend: compile the stage graphs with torch.compile')
     p.add_argument('--resolution', type=parse_size, metavar='WxH',
@@ -257,6 +282,14 @@ def _random_bundle(args, tmp: str):
                           f'{tmp}/{spec.name}')
     if args.backend != 'torch':
         export_bundle(bundle)
+    if args.backend == 'onnxruntime' and args.precision == 'int8':
+        import numpy as np
+
+        from pixel_anomaly_ros.runtime.quantization import quantize_bundle
+        # Random weights give meaningless ranges anyway; int8 kernels time the same with any.
+        h, w = spec.input_size
+        images = np.random.default_rng(1).integers(0, 256, (4, h, w, 3), dtype=np.uint8)
+        quantize_bundle(bundle, list(images))
     return bundle
 
 
@@ -379,7 +412,8 @@ def _add_evaluate(sub) -> None:
                    help='inference backend (default torch)')
     p.add_argument('--device', default='cpu', help='cpu or cuda[:N] (default cpu)')
     p.add_argument('--precision', default='fp32', choices=['fp32', 'fp16', 'int8'],
-                   help='numeric precision (default fp32)')
+                   help='numeric precision (default fp32): fp16 on CUDA; int8 with tensorrt, '
+                        'or with onnxruntime on the CPU after `export --int8`')
     p.add_argument('--examples', type=int, default=4, help='example frames in the report')
     p.add_argument('--out', metavar='DIR',
                    help='report directory (replaced if it holds a previous report); without '

@@ -182,12 +182,13 @@ def _compare(graph: torch.nn.Module, stage: str, args, path: Path, atol: float
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
 
 
-def load_calibration_images(source, limit: int = 200) -> List[np.ndarray]:
+def load_calibration_images(source, limit: int = 32) -> List[np.ndarray]:
     """
     Read INT8 calibration images: a folder of images, or a text file with one path per line.
 
     :param source: folder or list file.
-    :param limit: most images to read (TensorRT needs a few hundred at most).
+    :param limit: most images to read, evenly spread over the sorted list (every image
+        costs one copy of all stage inputs during calibration).
     :return: RGB uint8 images.
     :raises ExportError: when the source is missing, empty or holds unreadable images.
     """
@@ -202,8 +203,12 @@ def load_calibration_images(source, limit: int = 200) -> List[np.ndarray]:
         raise ExportError(f'{source}: no such folder or list file of calibration images')
     if not paths:
         raise ExportError(f'{source}: no calibration images found ({", ".join(IMAGE_SUFFIXES)})')
+    if limit < 1:
+        raise ExportError(f'calibration limit must be at least 1, got {limit}')
+    if len(paths) > limit:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
     images = []
-    for path in paths[:limit]:
+    for path in paths:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
         if bgr is None:
             raise ExportError(f'{path}: cannot read this calibration image')

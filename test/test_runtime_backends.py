@@ -10,7 +10,8 @@ from pixel_anomaly_ros.export import export_bundle, ExportError, load_calibratio
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.pipelines.graphs import GRAPH_IO
 from pixel_anomaly_ros.runtime import BackendError, choose_backend, create_executor
-from pixel_anomaly_ros.runtime.tensorrt_executor import collect_stage_inputs, tensorrt_available
+from pixel_anomaly_ros.runtime.calibration import collect_stage_inputs
+from pixel_anomaly_ros.runtime.tensorrt_executor import tensorrt_available
 import pytest
 import torch
 
@@ -100,8 +101,7 @@ def test_calibration_images_from_folder_or_list(tmp_path):
 
 def test_export_cli_tensorrt_errors_are_one_line(light, tmp_path, capsys):
     assert main(['export', '--bundle', str(light.path), '--build-only']) == 2
-    assert '--build-only, --calibration and --force-rebuild go with --tensorrt' in \
-        capsys.readouterr().err
+    assert '--build-only goes with --tensorrt or --int8' in capsys.readouterr().err
     if tensorrt_available():
         return
     code = main(['export', '--bundle', str(light.path), '--tensorrt', '--build-only'])

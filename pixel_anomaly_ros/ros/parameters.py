@@ -14,7 +14,8 @@ PARAMETERS = {
     'bundle': ('', 'model bundle directory (bundle.yaml, weights, ONNX graphs)'),
     'backend': ('auto', 'auto, tensorrt, onnxruntime or torch; auto picks the fastest here'),
     'device': ('auto', 'auto, cpu or cuda[:N]'),
-    'precision': ('fp16', 'fp32, fp16 or int8 (tensorrt); auto falls back to what runs'),
+    'precision': ('fp16', 'fp32, fp16 (CUDA) or int8 (tensorrt; onnxruntime on the CPU); auto '
+                  'falls back to what runs'),
     'compile': ('', 'torch backend: empty (eager), inductor or torch_tensorrt'),
     'autostart': (True, 'configure and activate at start-up'),
     'input.reliable': (False, 'reliable input QoS; default best effort (REP-2003 sensor data)'),

@@ -25,7 +25,7 @@ def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
     :param backend: one of :data:`BACKENDS`; ``auto`` picks the fastest one available
         (see :func:`choose_backend`) and logs the choice.
     :param device: ``cpu`` or ``cuda[:N]``; with ``auto``, ``cpu`` keeps it on the CPU.
-    :param precision: ``fp32``, ``fp16`` or (tensorrt) ``int8``.
+    :param precision: ``fp32``, ``fp16`` or ``int8`` (tensorrt; onnxruntime on the CPU).
     :param compile_mode: torch backend only: ``inductor`` or ``torch_tensorrt``.
     :param baselines: torch backend only, for evaluation: also compute the baseline scores
         (max softmax, max logit, entropy, energy) from the segmentation logits.
@@ -65,7 +65,8 @@ def choose_backend(bundle: Bundle, device: str = 'auto', precision: str = 'fp16'
     Pick the fastest usable backend: tensorrt, onnxruntime-cuda, torch-cuda, onnxruntime-cpu.
 
     ONNX-based backends need the bundle's exported graphs; torch on the CPU is the last resort.
-    Precisions a backend cannot run fall back to fp32.
+    Precisions a backend cannot run fall back to fp32; on the CPU, int8 runs the quantised
+    graphs (``export --int8``) when they match the exported ones.
 
     :param bundle: the bundle.
     :param device: ``auto`` or ``cuda[:N]`` to allow the GPU, ``cpu`` to stay on the CPU.
@@ -87,6 +88,12 @@ def choose_backend(bundle: Bundle, device: str = 'auto', precision: str = 'fp16'
     if gpu:
         return 'torch', cuda, fp, ('no TensorRT or ONNX Runtime CUDA' if exported else
                                    'no exported graphs; torch on the GPU')
+    if exported and precision == 'int8':
+        from pixel_anomaly_ros.runtime.quantization import source_mismatch
+        problems = [source_mismatch(bundle, s) for s in bundle.spec.stage_inputs()]
+        if not any(problems):
+            return 'onnxruntime', 'cpu', 'int8', 'no usable CUDA GPU; ONNX Runtime int8 graphs'
+        _log.warning('no int8 ONNX Runtime graphs to use: %s', next(p for p in problems if p))
     if exported:
         return 'onnxruntime', 'cpu', 'fp32', 'no usable CUDA GPU; ONNX Runtime on the CPU'
     return 'torch', 'cpu', 'fp32', ('no usable CUDA GPU and no exported graphs (run '

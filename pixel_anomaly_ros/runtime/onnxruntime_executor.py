@@ -8,6 +8,7 @@ import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.pipelines.graphs import GRAPH_IO
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
+from pixel_anomaly_ros.runtime.quantization import source_mismatch
 
 #: Execution providers per device, best first.
 PROVIDERS = {
@@ -28,15 +29,18 @@ class OnnxRuntimeExecutor(Executor):
 
         :param bundle: a bundle with exported graphs (``pixel-anomaly export``).
         :param device: ``cpu`` or ``cuda[:N]`` (needs onnxruntime-gpu).
-        :param precision: ``fp32`` only (the graphs are exported in fp32).
+        :param precision: ``fp32`` (the exported graphs) or, on the CPU, ``int8`` (their
+            quantised copies, ``pixel-anomaly export --int8``).
         :param threads: intra-op threads on the CPU.
-        :raises BackendError: for a missing graph, provider or unsupported precision.
+        :raises BackendError: for a missing or stale graph, a missing provider or an
+            unsupported precision.
         """
         import onnxruntime as ort
-        if precision != 'fp32':
-            raise BackendError(f'precision {precision!r} is not supported by the onnxruntime '
-                               f'backend; use fp32, or the tensorrt backend for fp16')
         kind = 'cuda' if device.startswith('cuda') else 'cpu'
+        if precision not in ('fp32', 'int8') or (precision == 'int8' and kind == 'cuda'):
+            raise BackendError(f'precision {precision!r} on {device} is not supported by the '
+                               f'onnxruntime backend: it runs fp32, and int8 on the CPU; use the '
+                               f'tensorrt backend for fp16 or int8 on a GPU')
         available = ort.get_available_providers()
         providers = [p for p in PROVIDERS[kind] if p in available]
         if kind == 'cuda' and 'CUDAExecutionProvider' not in providers:
@@ -49,10 +53,14 @@ class OnnxRuntimeExecutor(Executor):
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._sessions = {}
         for stage in bundle.spec.stage_inputs():
-            path = bundle.onnx_path(stage)
-            if not path.is_file():
-                raise BackendError(f'{path}: missing; export the graphs first with '
-                                   f'`pixel-anomaly export --bundle {bundle.path}`')
+            path = bundle.onnx_path(stage, precision)
+            if not bundle.onnx_path(stage).is_file():
+                raise BackendError(f'{bundle.onnx_path(stage)}: missing; export the graphs '
+                                   f'first with `pixel-anomaly export --bundle {bundle.path}`')
+            if precision == 'int8':
+                problem = source_mismatch(bundle, stage)
+                if problem:
+                    raise BackendError(problem)
             try:
                 self._sessions[stage] = ort.InferenceSession(str(path), options,
                                                              providers=providers)

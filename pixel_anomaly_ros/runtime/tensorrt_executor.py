@@ -13,8 +13,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
-from pixel_anomaly_ros.pipelines.graphs import GRAPH_IO
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
+from pixel_anomaly_ros.runtime.calibration import collect_stage_inputs
 from pixel_anomaly_ros.runtime.engine_cache import EngineCache, EngineKey
 import torch
 
@@ -367,67 +367,3 @@ def make_calibrator(trt, batches: Optional[List[Dict[str, np.ndarray]]]):
             return None
 
     return RecordedInputs()
-
-
-def collect_stage_inputs(bundle: Bundle, images: Sequence[np.ndarray]
-                         ) -> Dict[str, List[Dict[str, np.ndarray]]]:
-    """
-    Run the fp32 pipeline over calibration images and record every stage's inputs.
-
-    :param bundle: the bundle (its weights run on the torch CPU/CUDA executor).
-    :param images: RGB uint8 images.
-    :return: ``{stage: [{input name: array}, ...]}``, one entry per image.
-    """
-    from pixel_anomaly_ros.pipelines import pipeline_for
-    from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
-    device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    recorder = RecordingExecutor(TorchExecutor.from_bundle(bundle, device, 'fp32'))
-    pipeline = pipeline_for(bundle, recorder)
-    for image in images:
-        pipeline(image)
-    recorder.inner.close()
-    return recorder.recorded
-
-
-class RecordingExecutor(Executor):
-    """Delegates to another executor and keeps a host copy of every stage's inputs."""
-
-    def __init__(self, inner: Executor):
-        """
-        Wrap an executor.
-
-        :param inner: the executor that does the work.
-        """
-        self.inner = inner
-        self.backend, self.device, self.precision = inner.backend, inner.device, inner.precision
-        self.recorded: Dict[str, List[Dict[str, np.ndarray]]] = {s: [] for s in inner.stages}
-
-    @property
-    def stages(self) -> Tuple[str, ...]:
-        """Stage names of the wrapped executor."""
-        return self.inner.stages
-
-    def run(self, stage: str, inputs: Dict[str, Any]) -> Dict[str, Any]:
-        """
-        Record the stage inputs, then run the stage.
-
-        :param stage: stage name.
-        :param inputs: ``{input name: native value}``.
-        :return: the wrapped executor's outputs.
-        """
-        names = GRAPH_IO[stage][0]
-        self.recorded[stage].append({n: np.array(self.inner.to_numpy(inputs[n]))
-                                     for n in names})
-        return self.inner.run(stage, inputs)
-
-    def from_numpy(self, array: np.ndarray) -> Any:
-        """Delegate."""
-        return self.inner.from_numpy(array)
-
-    def to_numpy(self, value: Any) -> np.ndarray:
-        """Delegate."""
-        return self.inner.to_numpy(value)
-
-    def synchronize(self) -> None:
-        """Delegate."""
-        self.inner.synchronize()

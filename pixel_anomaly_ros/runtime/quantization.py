@@ -1,0 +1,183 @@
+# Copyright 2026 The pixel_anomaly_ros Authors
+# SPDX-License-Identifier: Apache-2.0
+"""
+Static INT8 quantisation of a bundle's stage graphs, for ONNX Runtime on the CPU.
+
+Convolutions (and ConvTranspose / MatMul) get per-channel int8 weights and uint8 activations
+whose ranges are calibrated (min / max) on the inputs each stage sees in the fp32 pipeline over
+real camera images. Everything else stays fp32, the score maps in particular. The result is
+``<stage>.int8.onnx`` next to the fp32 graph, in QDQ form, which ONNX Runtime fuses into integer
+kernels (VNNI on recent x86 CPUs).
+
+A quantised graph records the sha256 of the fp32 graph it was made from; the executor refuses it
+once the fp32 graph has been re-exported. Nothing is written until a stage is complete.
+"""
+
+from dataclasses import dataclass
+import os
+from pathlib import Path
+import tempfile
+import time
+from typing import Dict, List, Optional, Sequence
+
+import numpy as np
+from pixel_anomaly_ros.bundle import Bundle, sha256_file
+from pixel_anomaly_ros.pipelines.graphs import GRAPH_IO
+
+#: Operator types whose weights and inputs are quantised.
+QUANTIZED_OPS = ('Conv', 'ConvTranspose', 'MatMul')
+#: Metadata key of a quantised graph holding its fp32 source graph's sha256.
+SOURCE_KEY = 'pixel_anomaly_ros.source_sha256'
+
+
+class QuantizationError(RuntimeError):
+    """A stage graph could not be quantised (message says which file and why)."""
+
+
+@dataclass
+class StageQuantization:
+    """
+    One quantised stage graph.
+
+    :ivar stage: stage name.
+    :ivar path: the ``<stage>.int8.onnx`` written.
+    :ivar differences: per output on the first calibration image, the largest
+        ``|int8 - fp32|`` (for ``train_ids``: the fraction of pixels that differ).
+    :ivar seconds: time taken.
+    """
+
+    stage: str
+    path: Path
+    differences: Dict[str, float]
+    seconds: float
+
+
+def quantize_bundle(bundle: Bundle, images: Sequence[np.ndarray], progress: bool = True
+                    ) -> List[StageQuantization]:
+    """
+    Write ``<stage>.int8.onnx`` for every stage from its fp32 graph and calibration images.
+
+    :param bundle: a bundle with exported fp32 graphs.
+    :param images: RGB uint8 camera images like the ones the node will see (a few dozen).
+    :param progress: show progress and one line per stage.
+    :return: one :class:`StageQuantization` per stage.
+    :raises QuantizationError: for a missing fp32 graph, no images, or a failed stage; the
+        previous int8 graph of that stage is then left as it was.
+    """
+    from pixel_anomaly_ros.runtime.calibration import collect_stage_inputs
+    if not len(images):
+        raise QuantizationError('int8 quantisation needs calibration images (camera images '
+                                'like the ones the node will see: --calibration DIR_OR_LIST)')
+    stages = list(bundle.spec.stage_inputs())
+    for stage in stages:
+        path = bundle.onnx_path(stage)
+        if not path.is_file():
+            raise QuantizationError(f'{path}: missing; export the fp32 graphs first with '
+                                    f'`pixel-anomaly export --bundle {bundle.path}`')
+    recorded = collect_stage_inputs(bundle, images, progress=progress)
+    results = []
+    for stage in stages:
+        start = time.perf_counter()
+        if progress:
+            print(f'quantising {stage} on {len(recorded[stage])} calibration inputs ...',
+                  flush=True)
+        source, target = bundle.onnx_path(stage), bundle.onnx_path(stage, 'int8')
+        with tempfile.TemporaryDirectory(prefix='.quantize-', dir=bundle.path) as tmp:
+            staged = Path(tmp) / target.name
+            _quantize(source, staged, recorded[stage])
+            differences = compare_with_fp32(source, staged, stage, recorded[stage][0])
+            os.replace(staged, target)
+        results.append(StageQuantization(stage, target, differences,
+                                         time.perf_counter() - start))
+        if progress:
+            shown = ', '.join(f'{n} {v:.2%}' if n == 'train_ids' else f'{n} {v:.3g}'
+                              for n, v in differences.items())
+            print(f'  {target.name}: max |int8 - fp32| on a calibration image: {shown}; '
+                  f'{results[-1].seconds:.1f} s', flush=True)
+    return results
+
+
+def source_mismatch(bundle: Bundle, stage: str) -> Optional[str]:
+    """
+    Say why a stage's int8 graph cannot be used, or None when it matches its fp32 graph.
+
+    :param bundle: the bundle.
+    :param stage: stage name.
+    :return: a one-line reason with the command that fixes it, or None.
+    """
+    import onnx
+    path = bundle.onnx_path(stage, 'int8')
+    fix = (f'run `pixel-anomaly export --bundle {bundle.path} --int8 --calibration '
+           f'DIR_OR_LIST`')
+    if not path.is_file():
+        return f'{path}: missing; {fix}'
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: B902 - protobuf raises its own types
+        return f'{path}: unreadable ({exc}); {fix}'
+    recorded = {p.key: p.value for p in model.metadata_props}.get(SOURCE_KEY)
+    if recorded != sha256_file(bundle.onnx_path(stage)):
+        return (f'{path}: quantised from a different {stage}.onnx than the one in the bundle '
+                f'(re-exported since?); {fix}')
+    return None
+
+
+def compare_with_fp32(fp32_path: Path, int8_path: Path, stage: str,
+                      inputs: Dict[str, np.ndarray]) -> Dict[str, float]:
+    """
+    Run both graphs of a stage on one input set and measure how far the int8 one drifts.
+
+    :param fp32_path: the fp32 graph.
+    :param int8_path: the quantised graph.
+    :param stage: stage name.
+    :param inputs: ``{input name: array}``.
+    :return: per output the largest absolute difference (``train_ids``: fraction that differ).
+    """
+    import onnxruntime as ort
+    outputs = list(GRAPH_IO[stage][1])
+    results = [ort.InferenceSession(str(p), providers=['CPUExecutionProvider']).run(outputs,
+                                                                                    inputs)
+               for p in (fp32_path, int8_path)]
+    differences = {}
+    for name, reference, quantised in zip(outputs, *results):
+        if name == 'train_ids':
+            differences[name] = float(np.mean(reference != quantised))
+        else:
+            differences[name] = float(np.max(np.abs(reference.astype(np.float64) - quantised)))
+    return differences
+
+
+def _quantize(source: Path, target: Path, inputs: List[Dict[str, np.ndarray]]) -> None:
+    import onnx
+    from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
+                                          QuantFormat, quantize_static, QuantType)
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Recorded(CalibrationDataReader):
+        """Feeds the recorded inputs of this stage, one image at a time."""
+
+        def __init__(self):
+            self._items = iter(inputs)
+
+        def get_next(self):
+            return next(self._items, None)
+
+    prepared = target.with_name('prepared.onnx')
+    try:
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        quantize_static(str(prepared), str(target), Recorded(), quant_format=QuantFormat.QDQ,
+                        op_types_to_quantize=list(QUANTIZED_OPS), per_channel=True,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax)
+    except Exception as exc:  # noqa: B902 - the quantiser raises many types
+        raise QuantizationError(f'{source}: ONNX Runtime quantisation failed: '
+                                f'{_first_line(exc)}') from exc
+    model = onnx.load(str(target))
+    entry = model.metadata_props.add()
+    entry.key, entry.value = SOURCE_KEY, sha256_file(source)
+    onnx.save(model, str(target))
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
