@@ -136,8 +136,9 @@ def generate_launch_description() -> LaunchDescription:
                         '(node default auto).'),
         DeclareLaunchArgument(
             'precision', default_value='',
-            description='fp32, fp16 or int8 (tensorrt only); empty keeps the parameters file '
-                        'value (node default fp16, fp32 where fp16 cannot run).'),
+            description='fp32, fp16 (CUDA) or int8 (tensorrt; onnxruntime on the CPU after '
+                        'export --int8); empty keeps the parameters file value (node default '
+                        'fp16, fp32 where fp16 cannot run).'),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='Namespace of the detector (and RViz); outputs become '

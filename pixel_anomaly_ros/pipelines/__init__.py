@@ -37,7 +37,7 @@ def create_pipeline(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
     :param bundle: a loaded bundle.
     :param backend: executor backend (see :data:`pixel_anomaly_ros.runtime.BACKENDS`).
     :param device: ``cpu`` or ``cuda[:N]``.
-    :param precision: ``fp32``, ``fp16`` or (tensorrt) ``int8``.
+    :param precision: ``fp32``, ``fp16`` or ``int8`` (tensorrt; onnxruntime on the CPU).
     :param compile_mode: torch backend only: ``inductor`` or ``torch_tensorrt``.
     :param baselines: torch backend only, for evaluation: every result's ``maps`` also holds
         the baseline scores of the same segmentation pass (``baseline_max_softmax``,

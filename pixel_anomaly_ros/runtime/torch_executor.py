@@ -36,7 +36,8 @@ class TorchExecutor(Executor):
         """
         if precision not in ('fp32', 'fp16'):
             raise BackendError(f'precision {precision!r} is not supported by the torch backend; '
-                               f'use fp32 or fp16')
+                               f'use fp32 or fp16 (int8: backend tensorrt, or onnxruntime on '
+                               f'the CPU after `pixel-anomaly export --int8`)')
         if device.startswith('cuda') and not torch.cuda.is_available():
             raise BackendError(f'device {device!r} requested but CUDA is not available to '
                                f'torch here; use device cpu')
