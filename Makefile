@@ -53,17 +53,17 @@ lint: $(STAMP)
 
 # The CPU benchmarks recorded in benchmarks/ (full-size networks, random weights; minutes).
 bench: $(STAMP)
-	$(VENV)/bin/pixel-anomaly bench --preset light --resolution 2048x1024 --runs 10
-	$(VENV)/bin/pixel-anomaly bench --preset pebal --resolution 1024x512 --runs 10
-	$(VENV)/bin/pixel-anomaly bench --preset pebal_icnet --resolution 2048x1024 --runs 10
-	$(VENV)/bin/pixel-anomaly bench --preset light_tiny --resolution 2048x1024 --runs 20
-	$(VENV)/bin/pixel-anomaly bench --preset pebal_tiny --resolution 1024x512 --runs 20
+	$(VENV)/bin/pixel-anomaly bench --preset light --resolution 2048x1024 --runs 10 --out benchmarks
+	$(VENV)/bin/pixel-anomaly bench --preset pebal --resolution 1024x512 --runs 10 --out benchmarks
+	$(VENV)/bin/pixel-anomaly bench --preset pebal_icnet --resolution 2048x1024 --runs 10 --out benchmarks
+	$(VENV)/bin/pixel-anomaly bench --preset light_tiny --resolution 2048x1024 --runs 20 --out benchmarks
+	$(VENV)/bin/pixel-anomaly bench --preset pebal_tiny --resolution 1024x512 --runs 20 --out benchmarks
 
 # ONNX Runtime fp32 and int8 against PyTorch eager, back to back on the same inputs (issue 3)
 bench-onnxruntime: $(STAMP)
 	for p in 'light 2048x1024' 'pebal 1024x512'; do set -- $$p; \
 	  for b in 'torch fp32' 'onnxruntime fp32' 'onnxruntime int8'; do \
-	    $(VENV)/bin/pixel-anomaly bench --preset $$1 --resolution $$2 --runs 10 \
+	    $(VENV)/bin/pixel-anomaly bench --preset $$1 --resolution $$2 --runs 10 --out benchmarks \
 	      --backend $${b% *} --precision $${b#* } || exit 1; done; done
 
 clean-env:

@@ -128,8 +128,9 @@ def generate_launch_description() -> LaunchDescription:
                         'overrides the parameters file.'),
         DeclareLaunchArgument(
             'backend', default_value='auto',
-            description='Inference backend: auto, tensorrt, onnxruntime or torch; empty keeps '
-                        'the parameters file value.'),
+            description='Inference backend: auto (the fastest one available here) or a backend '
+                        'of the runtime registry (`ros2 param describe` on "backend" lists '
+                        'them); empty keeps the parameters file value.'),
         DeclareLaunchArgument(
             'device', default_value='',
             description='auto, cpu or cuda[:N]; empty keeps the parameters file value '

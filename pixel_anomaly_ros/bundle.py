@@ -16,6 +16,7 @@ import shutil
 import tempfile
 from typing import Dict, List, Optional, Tuple
 
+from pixel_anomaly_ros.errors import PixelAnomalyError
 import yaml
 
 FORMAT_VERSION = 1
@@ -34,11 +35,15 @@ VARIANT_STAGES = {
 }
 ENSEMBLE_TERMS = ('p_anomaly', 'entropy', 'perceptual', 'distance')
 
+#: ImageNet statistics in 0..255 units (RGB): the default input normalisation, and the one
+#: SynBoost's VGG perceptual difference and dissimilarity network expect.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+#: Metadata key of a quantised ``<stage>.int8.onnx`` holding its fp32 source graph's sha256.
+INT8_SOURCE_KEY = 'pixel_anomaly_ros.source_sha256'
 
 
-class BundleError(ValueError):
+class BundleError(PixelAnomalyError, ValueError):
     """A bundle is missing, malformed or inconsistent; the message says which file and why."""
 
 
@@ -241,6 +246,44 @@ class Bundle:
         :return: ``<bundle>/<stage>.onnx`` or ``<bundle>/<stage>.int8.onnx``.
         """
         return self.path / (f'{stage}.int8.onnx' if precision == 'int8' else f'{stage}.onnx')
+
+    def has_onnx(self, precision: str = 'fp32') -> bool:
+        """
+        Tell whether every stage has its exported graph (``int8``: a quantised one that matches).
+
+        :param precision: ``fp32`` or ``int8``.
+        :return: True when all graphs are there (and, for int8, none is stale).
+        """
+        stages = self.spec.stage_inputs()
+        if precision == 'int8':
+            return self.has_onnx() and not any(self.int8_mismatch(s) for s in stages)
+        return all(self.onnx_path(s).is_file() for s in stages)
+
+    def int8_mismatch(self, stage: str) -> Optional[str]:
+        """
+        Say why a stage's int8 graph cannot be used, or None when it matches its fp32 graph.
+
+        A quantised graph records the sha256 of the fp32 graph it was made from; a re-export
+        makes it stale.
+
+        :param stage: stage name.
+        :return: a one-line reason with the command that fixes it, or None.
+        """
+        import onnx
+        path = self.onnx_path(stage, 'int8')
+        fix = (f'run `pixel-anomaly export --bundle {self.path} --int8 --calibration '
+               f'DIR_OR_LIST`')
+        if not path.is_file():
+            return f'{path}: missing; {fix}'
+        try:
+            model = onnx.load(str(path), load_external_data=False)
+        except Exception as exc:  # noqa: B902 - protobuf raises its own types
+            return f'{path}: unreadable ({exc}); {fix}'
+        recorded = {p.key: p.value for p in model.metadata_props}.get(INT8_SOURCE_KEY)
+        if recorded != sha256_file(self.onnx_path(stage)):
+            return (f'{path}: quantised from a different {stage}.onnx than the one in the '
+                    f'bundle (re-exported since?); {fix}')
+        return None
 
     def component_state_dicts(self) -> Dict[str, dict]:
         """

@@ -14,6 +14,7 @@ from pathlib import Path
 import pickle
 from typing import Dict, Iterable, List
 
+from pixel_anomaly_ros.errors import PixelAnomalyError
 import torch
 from torch import nn
 
@@ -22,7 +23,7 @@ EXTRA_KEYS = ('criterion.nll_loss.weight',)
 _NESTING_KEYS = ('state_dict', 'model', 'state_dict_ema', 'net')
 
 
-class CheckpointError(ValueError):
+class CheckpointError(PixelAnomalyError, ValueError):
     """A checkpoint file cannot be read or does not fit the expected network."""
 
 

@@ -22,9 +22,9 @@ from typing import Dict, List, Optional, Sequence
 
 import cv2
 import numpy as np
-from pixel_anomaly_ros.benchmark import write_text_atomic
+from pixel_anomaly_ros.bench.record import write_text_atomic
 from pixel_anomaly_ros.bundle import Bundle, load_bundle
-from pixel_anomaly_ros.evaluation.datasets import open_bag
+from pixel_anomaly_ros.evaluation.datasets.bag import open_bag
 from pixel_anomaly_ros.evaluation.evaluate import BASELINES, BUNDLE, evaluate
 from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
 from pixel_anomaly_ros.evaluation.report import (EvaluationResult, jsonable, method_label,
@@ -108,13 +108,14 @@ def run_demo(out: Path, bundles: Sequence[Path], scenes: int = 40, seed: int = T
                            out=out / bundle.path.name / 'offline', progress=progress)
         result = None
         if use_live:
-            from pixel_anomaly_ros.ros.replay import replay, ReplayError
+            from pixel_anomaly_ros.ros.detector_session import SessionError
+            from pixel_anomaly_ros.ros.replay import replay
             _step(f'{bundle.path.name}: the bag through the live detector_node over DDS')
             try:
                 result = replay(bag, IMAGE_TOPIC, LABEL_TOPIC, bundle=bundle.path,
                                 semantic_topic=SEMANTIC_TOPIC,
                                 out=out / bundle.path.name / 'live', progress=progress)
-            except ReplayError as exc:
+            except SessionError as exc:
                 # The offline figures stand on their own; say why the live ones are missing.
                 print(f'live node failed, continuing offline: {exc}', flush=True)
                 live_failures.append(f'{bundle.path.name}: {exc}')

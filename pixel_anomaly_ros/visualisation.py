@@ -5,8 +5,8 @@ Colour images for people: semantic colours, anomaly heatmap and overlay on the c
 
 Every colouring is one 256-entry lookup table applied by OpenCV (no Python loops over pixels),
 and every function takes an optional preallocated ``out`` so that a node can reuse its buffers
-frame after frame. Inputs must share one resolution; :func:`resize_nearest` and
-:func:`resize_linear` bring maps to the camera resolution or back.
+frame after frame. Inputs must share one resolution (:mod:`pixel_anomaly_ros.resizing` brings
+maps to the camera resolution or back).
 """
 
 from typing import Optional
@@ -119,44 +119,3 @@ def overlay_bgr(image_rgb: np.ndarray, score: np.ndarray, mask: Optional[np.ndar
         return cv2.blendLinear(out, heat, 1.0 - weight, weight, dst=out)
     cv2.addWeighted(out, 1.0 - alpha, heat, alpha, 0.0, dst=heat)
     return cv2.copyTo(heat, mask.view(np.uint8) if mask.dtype == np.bool_ else mask, out)
-
-
-def resize_nearest(arr: np.ndarray, width: int, height: int,
-                   out: Optional[np.ndarray] = None) -> np.ndarray:
-    """
-    Resize a label map or mask with nearest-neighbour sampling.
-
-    :param arr: (H, W) or (H, W, C) array (bool is resized as uint8 and returned as bool).
-    :param width: output width.
-    :param height: output height.
-    :param out: array of the output shape and dtype to write into, or None.
-    :return: the resized array; ``arr`` itself when it already has this size and no ``out``.
-    """
-    return _resize(arr, width, height, out, cv2.INTER_NEAREST)
-
-
-def resize_linear(arr: np.ndarray, width: int, height: int,
-                  out: Optional[np.ndarray] = None) -> np.ndarray:
-    """
-    Resize an image or score map with bilinear interpolation.
-
-    :param arr: (H, W) or (H, W, C) uint8 or float32 array.
-    :param width: output width.
-    :param height: output height.
-    :param out: array of the output shape and dtype to write into, or None.
-    :return: the resized array; ``arr`` itself when it already has this size and no ``out``.
-    """
-    return _resize(arr, width, height, out, cv2.INTER_LINEAR)
-
-
-def _resize(arr: np.ndarray, width: int, height: int, out: Optional[np.ndarray],
-            interpolation: int) -> np.ndarray:
-    """Resize with OpenCV, viewing bool arrays as uint8."""
-    if arr.shape[:2] == (height, width) and out is None:
-        return arr
-    if arr.dtype != np.bool_:
-        return cv2.resize(arr, (width, height), dst=out, interpolation=interpolation)
-    resized = cv2.resize(arr.view(np.uint8), (width, height),
-                         dst=None if out is None else out.view(np.uint8),
-                         interpolation=interpolation)
-    return resized.view(np.bool_) if out is None else out

@@ -46,44 +46,78 @@ def _two_threads():
 
 def make_random_bundle(preset: str, out_dir, seed: int = 0, **spec_changes):
     """
-    Write a bundle of a preset architecture with random weights (for tests).
+    Write a bundle of a preset architecture with random weights and a measured score range.
 
-    BatchNorm running statistics are randomised too, so that strict loading is exercised on
-    values that differ from the defaults.
+    See :func:`pixel_anomaly_ros.bench.random_bundle.write_random_bundle`: its calibrated
+    scores spread over (0, 1) instead of saturating at the preset's trained range.
 
     :param preset: architecture preset name, e.g. ``light_tiny``.
     :param out_dir: bundle directory to create.
-    :param seed: torch seed.
+    :param seed: seed of the weights and of the calibration images.
     :param spec_changes: attributes of the spec to override.
     :return: the written :class:`Bundle`.
     """
-    import torch
-
-    from pixel_anomaly_ros.bundle import write_bundle
-    from pixel_anomaly_ros.pipelines.graphs import build_networks
-    from pixel_anomaly_ros.presets import preset_spec
-    torch.manual_seed(seed)
-    spec = preset_spec(preset)
-    for key, value in spec_changes.items():
-        setattr(spec, key, value)
-    networks = build_networks(spec, None)
-    for network in networks.values():
-        randomise_batchnorm(network)
-    return write_bundle(spec, {c: n.state_dict() for c, n in networks.items()}, out_dir)
+    from pixel_anomaly_ros.bench.random_bundle import write_random_bundle
+    return write_random_bundle(preset, out_dir, seed, **spec_changes)
 
 
-def randomise_batchnorm(network) -> None:
-    """Give every BatchNorm random running statistics and affine parameters."""
-    import torch
-    from torch import nn
-    with torch.no_grad():
-        for m in network.modules():
-            if isinstance(m, nn.modules.batchnorm._BatchNorm):
-                m.running_mean.uniform_(-0.2, 0.2)
-                m.running_var.uniform_(0.5, 1.5)
-                if m.affine:
-                    m.weight.uniform_(0.8, 1.2)
-                    m.bias.uniform_(-0.1, 0.1)
+def assert_varies(raw, score=None) -> None:
+    """
+    Fail unless a comparison would compare something: the values are not constant.
+
+    :param raw: raw score map(s); their standard deviation must be positive.
+    :param score: optional calibrated score map(s); not all 0 and not all 1.
+    """
+    import numpy as np
+    raw = np.asarray(raw, dtype=np.float64)
+    assert np.isfinite(raw).all(), 'raw score has non-finite values'
+    assert raw.std() > 0, f'raw score is constant ({raw.flat[0]})'
+    if score is not None:
+        score = np.asarray(score)
+        assert not np.all(score <= 0.0) and not np.all(score >= 1.0), \
+            'calibrated score is saturated (all 0 or all 1)'
+        assert score.std() > 0, 'calibrated score is constant'
+
+
+def assert_raw_close(got, expected, rel: float) -> None:
+    """
+    Compare raw score maps elementwise with a tolerance relative to the raw magnitude.
+
+    :param got: raw score of the backend or precision under test.
+    :param expected: reference raw score; it must vary (see :func:`assert_varies`).
+    :param rel: the largest allowed difference as a fraction of ``max(|expected|)``.
+    """
+    import numpy as np
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    assert_varies(expected)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    scale = np.abs(expected).max()
+    worst = np.abs(got - expected).max()
+    assert worst <= rel * scale, \
+        f'raw scores differ by up to {worst:.3g} > {rel:g} x magnitude {scale:.3g}'
+
+
+def assert_raw_tracks(got, expected, rel_mean: float, min_correlation: float = 0.99) -> None:
+    """
+    Compare lower-precision raw scores: small mean difference and the same spatial pattern.
+
+    :param got: raw score of the lower precision (fp16, int8).
+    :param expected: fp32 reference raw score; it must vary (see :func:`assert_varies`).
+    :param rel_mean: the largest allowed mean absolute difference as a fraction of
+        ``max(|expected|)``.
+    :param min_correlation: smallest allowed Pearson correlation of the two maps.
+    """
+    import numpy as np
+    got, expected = np.asarray(got, np.float64), np.asarray(expected, np.float64)
+    assert_varies(expected)
+    assert got.shape == expected.shape, (got.shape, expected.shape)
+    assert np.isfinite(got).all()
+    scale = np.abs(expected).max()
+    mean = np.abs(got - expected).mean()
+    assert mean <= rel_mean * scale, \
+        f'raw scores differ by {mean:.3g} on average > {rel_mean:g} x magnitude {scale:.3g}'
+    correlation = np.corrcoef(got.ravel(), expected.ravel())[0, 1]
+    assert correlation >= min_correlation, f'correlation {correlation:.4f} < {min_correlation}'
 
 
 @pytest.fixture(scope='session')

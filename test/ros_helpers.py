@@ -9,6 +9,7 @@ import time
 
 from diagnostic_msgs.msg import DiagnosticArray
 import numpy as np
+from pixel_anomaly_ros.imaging import ns_to_stamp, stamp_to_ns
 from pixel_anomaly_ros.ros.node_process import detector_command, start_process, stop_process_group
 import rclpy
 from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -55,14 +56,14 @@ class DetectorProcesses:
 
 def stamp(msg, stamp_ns: int):
     """Write the header time in ns and the frame id into a message; return it."""
-    msg.header.stamp.sec, msg.header.stamp.nanosec = divmod(int(stamp_ns), 10**9)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = ns_to_stamp(stamp_ns)
     msg.header.frame_id = 'camera'
     return msg
 
 
 def stamp_ns(msg) -> int:
     """Return a message's header stamp in nanoseconds."""
-    return msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+    return stamp_to_ns(msg.header.stamp)
 
 
 def rgb_message(height: int, width: int, stamp_value: int, seed: int = 0) -> Image:

@@ -5,9 +5,11 @@
 import cv2
 import numpy as np
 from pixel_anomaly_ros.evaluation.bags import (
-    align_stamps, BagError, BagWriter, dataset_to_bag, decode_image, image_message,
-    list_topics, read_aligned, read_images, storage_for, TYPESTORE, write_images)
-from pixel_anomaly_ros.evaluation.datasets import DatasetError, open_dataset, Sample
+    align_stamps, BagError, BagWriter, dataset_to_bag, image_message, list_topics, read_aligned,
+    read_images, storage_for, TYPESTORE, write_images)
+from pixel_anomaly_ros.evaluation.datasets import open_dataset
+from pixel_anomaly_ros.evaluation.datasets.samples import DatasetError, Sample
+from pixel_anomaly_ros.imaging import decode_image, ImageError
 import pytest
 from rosbags.rosbag2 import Reader
 
@@ -57,13 +59,24 @@ def test_raw_roundtrip(tmp_path, storage, encoding):
 def test_read_converts_to_rgb(tmp_path):
     bgr = make_image('bgr8', 0)
     mono = make_image('mono8', 1)
+    deep = make_image('mono16', 2)
+    score = make_image('32FC1', 3)
     path = write_images(tmp_path / 'bag', [(T0, '/a', bgr, 'bgr8', ''),
-                                           (T0, '/b', mono, 'mono8', '')])
+                                           (T0, '/b', mono, 'mono8', ''),
+                                           (T0, '/c', deep, 'mono16', ''),
+                                           (T0, '/d', score, '32FC1', '')])
     [frame] = read_images(path, '/a', encoding='rgb8')
-    assert frame.encoding == 'rgb8'
+    assert frame.encoding == 'rgb8' and frame.image.flags.writeable
     np.testing.assert_array_equal(frame.image, bgr[..., ::-1])
     [frame] = read_images(path, '/b', encoding='rgb8')
     np.testing.assert_array_equal(frame.image, np.repeat(mono[..., None], 3, -1))
+    # As in the node: 16 bit keeps the high byte, 32FC1 is stretched from min..max to grey.
+    [frame] = read_images(path, '/c', encoding='rgb8')
+    np.testing.assert_array_equal(frame.image, np.repeat((deep >> 8)[..., None], 3, -1))
+    [frame] = read_images(path, '/d', encoding='rgb8')
+    grey = (score - score.min()) * (255 / (score.max() - score.min()))
+    np.testing.assert_allclose(frame.image, np.repeat(grey[..., None], 3, -1), atol=0.51)
+    assert frame.image.min() == 0 and frame.image.max() == 255
 
 
 @pytest.mark.parametrize('storage', STORAGES)
@@ -101,7 +114,7 @@ def test_decode_honours_row_padding():
     decoded, encoding = decode_image(msg)
     np.testing.assert_array_equal(decoded, image)
     msg.data = msg.data[:-1]
-    with pytest.raises(BagError, match='step'):
+    with pytest.raises(ImageError, match='step \\* height'):
         decode_image(msg)
 
 

@@ -1,39 +1,35 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Image message <-> numpy conversions, without spinning any node.
+rclpy Image messages <-> numpy, without spinning any node.
 
-Each encoding is produced from a known RGB image with numpy here and decoded by the module;
-a fuzz test feeds thousands of malformed messages and expects ImageError or a valid image.
+The codec itself is tested on plain objects in test_imaging.py; here it meets rclpy messages
+(``array.array`` payloads), the message builders, a fuzz test that feeds thousands of malformed
+messages and expects ImageError or a valid image, and the proof that the node and the offline
+bag reader decode the same message into the same array.
 """
 
 import array
 from collections import Counter
 
 import numpy as np
+from pixel_anomaly_ros.evaluation.bags import image_message, read_images, TYPESTORE, write_images
+from pixel_anomaly_ros.evaluation.datasets import open_dataset
+from pixel_anomaly_ros.imaging import (compress, compressed_to_rgb, image_to_array, image_to_rgb,
+                                       ImageError, ns_to_stamp, REJECTION_REASONS, stamp_to_ns,
+                                       SUPPORTED_ENCODINGS)
 import pytest
+from rosbags.rosbag2 import StoragePlugin, Writer
 
 pytest.importorskip('rclpy')
-from pixel_anomaly_ros.ros.conversions import (  # noqa: E402, I100
-    check_stamp, compressed_to_rgb, image_to_rgb, ImageError, numpy_to_compressed,
-    numpy_to_image, REJECTION_REASONS, stamp_to_ns, SUPPORTED_ENCODINGS)
-from pixel_anomaly_ros.ros.overhead_benchmark import measure_conversion_overhead  # noqa: E402
+from pixel_anomaly_ros.ros.conversions import (numpy_to_compressed,  # noqa: E402, I100
+                                               numpy_to_image)
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 from std_msgs.msg import Header  # noqa: E402
+from test_imaging import (assert_decodes_to, encode_rows, EXACT, FLAT, INTERIOR,  # noqa: E402
+                          rejects, YUV)
 
-EXACT = np.random.default_rng(0).integers(0, 256, (6, 8, 3), np.uint8)
-# Four flat 8x8 colour blocks; demosaicing and chroma subsampling are exact inside each block.
-BLOCK_COLOURS = np.array([[(200, 100, 30), (20, 180, 90)], [(60, 60, 220), (240, 240, 240)]],
-                         np.uint8)
-FLAT = np.repeat(np.repeat(BLOCK_COLOURS, 8, axis=0), 8, axis=1)
-_INNER = (np.arange(16) % 8 >= 2) & (np.arange(16) % 8 <= 5)
-INTERIOR = _INNER[:, None] & _INNER[None, :]
-
-BAYER = ['bayer_rggb8', 'bayer_bggr8', 'bayer_gbrg8', 'bayer_grbg8']
-EIGHT_BIT = ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', '8UC1', '8UC3', '8UC4']
-SIXTEEN_BIT = ['rgb16', 'bgr16', 'rgba16', 'bgra16', 'mono16', '16UC1']
-YUV = ['yuv422', 'uyvy', 'yuyv', 'yuv422_yuy2']
-ALL = EIGHT_BIT + SIXTEEN_BIT + BAYER + [b.replace('8', '16') for b in BAYER] + YUV + ['32FC1']
+T0 = 1_700_000_000 * 10**9
 
 
 def _msg(rows, encoding, width, pad=0, big=False):
@@ -50,172 +46,27 @@ def _msg(rows, encoding, width, pad=0, big=False):
     return msg
 
 
-def _bytes16(values, big):
-    """Serialise uint16 samples as (H, row bytes) uint8 rows."""
-    ordered = values.astype('>u2' if big else '<u2')
-    return ordered.view(np.uint8).reshape(values.shape[0], -1)
+def _compressed(data: bytes, fmt: str = 'jpeg') -> CompressedImage:
+    msg = CompressedImage(format=fmt)
+    msg.data = array.array('B', data)
+    return msg
 
 
-def _mosaic(rgb, pattern):
-    """Sample an RGB image through a Bayer filter, e.g. pattern ``rggb`` (row 0: R G)."""
-    mosaic = np.empty(rgb.shape[:2], rgb.dtype)
-    for index, colour in enumerate(pattern):
-        dy, dx = divmod(index, 2)
-        mosaic[dy::2, dx::2] = rgb[dy::2, dx::2, 'rgb'.index(colour)]
-    return mosaic
-
-
-def _yuv422(rgb, order):
-    """Encode RGB as BT.601 limited-range YUV 4:2:2 in ``uyvy`` or ``yuyv`` byte order."""
-    r, g, b = (rgb[..., c].astype(np.float64) for c in range(3))
-    y = 16 + (65.481 * r + 128.553 * g + 24.966 * b) / 255
-    u = 128 + (-37.797 * r - 74.203 * g + 112.0 * b) / 255
-    v = 128 + (112.0 * r - 93.786 * g - 18.214 * b) / 255
-    u, v = (0.5 * (c[:, 0::2] + c[:, 1::2]) for c in (u, v))
-    if order == 'uyvy':
-        planes = [u, y[:, 0::2], v, y[:, 1::2]]
-    else:
-        planes = [y[:, 0::2], u, y[:, 1::2], v]
-    packed = np.stack(planes, axis=-1).round().clip(0, 255).astype(np.uint8)
-    return packed.reshape(rgb.shape[0], -1)
-
-
-def _encode(encoding, big):
-    """
-    Encode a known image in an encoding with numpy.
-
-    :return: message rows, width, expected RGB, tolerance, and a mask of the pixels to compare.
-    """
-    rng = np.random.default_rng(1)
-    h, w = EXACT.shape[:2]
-    grey = EXACT[..., 1]
-    low = rng.integers(0, 256, EXACT.shape, np.uint16)  # low bytes are dropped by scaling
-    if encoding in ('rgb8', 'bgr8', '8UC3', 'rgba8', 'bgra8', '8UC4'):
-        pixels = EXACT if encoding.startswith('rgb') else EXACT[..., ::-1]
-        if encoding.endswith(('a8', '4')):
-            pixels = np.concatenate([pixels, np.full((h, w, 1), 77, np.uint8)], axis=-1)
-        return pixels.reshape(h, -1), w, EXACT, 0, None
-    if encoding in ('mono8', '8UC1'):
-        return grey, w, np.stack([grey] * 3, -1), 0, None
-    if encoding in ('mono16', '16UC1'):
-        values = grey.astype(np.uint16) * 256 + low[..., 0]
-        return _bytes16(values, big), w, np.stack([grey] * 3, -1), 0, None
-    if encoding in ('rgb16', 'bgr16', 'rgba16', 'bgra16'):
-        values = EXACT.astype(np.uint16) * 256 + low
-        if encoding.startswith('bgr'):
-            values = values[..., ::-1]
-        if encoding.endswith('a16'):
-            values = np.concatenate([values, np.full((h, w, 1), 999, np.uint16)], axis=-1)
-        return _bytes16(values.reshape(h, -1), big), w, EXACT, 0, None
-    if encoding.startswith('bayer_'):
-        mosaic = _mosaic(FLAT, encoding[6:10])
-        if encoding.endswith('16'):
-            mosaic = _bytes16(mosaic.astype(np.uint16) * 256 + 255, big)
-        return mosaic, 16, FLAT, 0, INTERIOR
-    if encoding in YUV:
-        order = 'uyvy' if encoding in ('yuv422', 'uyvy') else 'yuyv'
-        return _yuv422(FLAT, order), 16, FLAT, 2, INTERIOR
-    assert encoding == '32FC1'
-    grey = grey.copy()
-    grey[0, 0], grey[-1, -1] = 0, 255
-    values = (-3.5 + 0.25 * grey).astype('>f4' if big else '<f4')
-    return values.view(np.uint8).reshape(h, -1), w, np.stack([grey] * 3, -1), 0, None
-
-
-def _assert_decodes_to(decoded, expected, tol, where):
-    assert decoded.shape == expected.shape and decoded.dtype == np.uint8
-    if where is not None:
-        decoded, expected = decoded[where], expected[where]
-    np.testing.assert_allclose(decoded, expected, atol=tol, rtol=0)
-
-
-@pytest.mark.parametrize('pad', [0, 3])
-@pytest.mark.parametrize('encoding', ALL)
-def test_every_encoding_decodes_to_rgb(encoding, pad):
-    for big in (False, True) if ('16' in encoding or '32' in encoding) else (False,):
-        rows, width, expected, tol, where = _encode(encoding, big)
-        decoded = image_to_rgb(_msg(rows, encoding, width, pad=pad, big=big))
-        _assert_decodes_to(decoded, expected, tol, where)
-
-
-def test_all_supported_encodings_are_covered():
-    assert sorted(ALL) == sorted(SUPPORTED_ENCODINGS)
-
-
-@pytest.mark.parametrize('pattern', ['rggb', 'bggr', 'gbrg', 'grbg'])
-def test_bayer_patterns_follow_ros_naming_on_flat_colours(pattern):
-    for colour in [(200, 100, 30), (30, 100, 200), (10, 250, 10), (255, 0, 128)]:
-        rgb = np.empty((8, 8, 3), np.uint8)
-        rgb[:] = colour
-        decoded = image_to_rgb(_msg(_mosaic(rgb, pattern), f'bayer_{pattern}8', 8))
-        np.testing.assert_array_equal(decoded[2:6, 2:6], rgb[2:6, 2:6])
-
-
-def test_rgb8_decoding_is_zero_copy():
+def test_rclpy_messages_decode_in_place():
     msg = _msg(np.zeros((4, 12), np.uint8), 'rgb8', 4)
-    view = image_to_rgb(msg)
+    view, native = image_to_rgb(msg), image_to_array(msg)
     msg.data[0] = 200
-    assert view[0, 0, 0] == 200
-
-
-def test_32fc1_constant_image_is_black():
-    values = np.full((3, 4), 7.5, np.float32)
-    decoded = image_to_rgb(_msg(values.view(np.uint8), '32FC1', 4))
-    np.testing.assert_array_equal(decoded, 0)
-
-
-def _rejects(reason, call):
-    with pytest.raises(ImageError) as info:
-        call()
-    assert info.value.reason == reason, info.value
-    assert reason in REJECTION_REASONS
-    return str(info.value)
-
-
-@pytest.mark.parametrize('change, reason, text', [
-    ({'encoding': 'yuv999'}, 'encoding', 'supported: rgb8'),
-    ({'encoding': ''}, 'encoding', 'unsupported'),
-    ({'step': 11}, 'step', 'step 11 is smaller'),
-    ({'height': 5}, 'size', 'expected step * height = 60'),
-    ({'height': 3}, 'size', 'data has 48 bytes'),
-    ({'width': 0}, 'empty', 'empty image 0x4'),
-    ({'height': 0}, 'empty', 'empty image'),
-    ({'width': 1 << 20, 'height': 1 << 20}, 'too_large', 'more than'),
-])
-def test_bad_image_messages_are_rejected(change, reason, text):
-    msg = _msg(np.zeros((4, 12), np.uint8), 'rgb8', 4)
-    for key, value in change.items():
-        setattr(msg, key, value)
-    assert text in _rejects(reason, lambda: image_to_rgb(msg))
-
-
-def test_truncated_and_overlong_data_and_max_pixels():
-    rows = np.zeros((4, 12), np.uint8)
-    msg = _msg(rows, 'rgb8', 4)
-    msg.data = msg.data[:-1]
-    _rejects('size', lambda: image_to_rgb(msg))
-    msg.data = msg.data + array.array('B', [0, 0])
-    _rejects('size', lambda: image_to_rgb(msg))
-    _rejects('too_large', lambda: image_to_rgb(_msg(rows, 'rgb8', 4), max_pixels=15))
-    assert image_to_rgb(_msg(rows, 'rgb8', 4), max_pixels=16).shape == (4, 4, 3)
-
-
-def test_odd_width_yuv_is_rejected():
-    msg = _msg(np.zeros((2, 6), np.uint8), 'uyvy', 3)
-    assert 'even width' in _rejects('size', lambda: image_to_rgb(msg))
-
-
-@pytest.mark.parametrize('bad', [np.nan, np.inf, -np.inf])
-def test_non_finite_float_images_are_rejected(bad):
-    values = np.zeros((3, 4), np.float32)
-    values[1, 2] = bad
-    _rejects('nan', lambda: image_to_rgb(_msg(values.view(np.uint8), '32FC1', 4)))
+    assert view[0, 0, 0] == 200 and native[0, 0, 0] == 200
+    rows, width, expected, tol, where = encode_rows('bgr16', True)
+    assert_decodes_to(image_to_rgb(_msg(rows, 'bgr16', width, pad=3, big=True)), expected, tol,
+                      where)
 
 
 def test_jpeg_and_png_round_trip():
     jpeg = numpy_to_compressed(FLAT[..., ::-1], 'jpeg', Header(frame_id='cam'), quality=95)
     assert jpeg.format == 'bgr8; jpeg compressed bgr8' and jpeg.header.frame_id == 'cam'
-    _assert_decodes_to(compressed_to_rgb(jpeg), FLAT, 6, INTERIOR)
+    assert isinstance(jpeg.data, array.array)
+    assert_decodes_to(compressed_to_rgb(jpeg), FLAT, 6, INTERIOR)
     png = numpy_to_compressed(EXACT[..., ::-1], 'png')
     np.testing.assert_array_equal(compressed_to_rgb(png), EXACT)
     grey = numpy_to_compressed(EXACT[..., 0], 'png')
@@ -225,47 +76,14 @@ def test_jpeg_and_png_round_trip():
         numpy_to_compressed(EXACT, 'webp')
 
 
-def _compressed(data: bytes) -> CompressedImage:
-    msg = CompressedImage(format='jpeg')
-    msg.data = array.array('B', data)
-    return msg
-
-
-def _patched(stream: bytes, marker: bytes, offset: int, width: int, height: int) -> bytes:
-    """Overwrite the size fields after a marker (JPEG SOF or PNG IHDR)."""
-    at = stream.index(marker) + offset
-    if marker == b'IHDR':
-        fields = width.to_bytes(4, 'big') + height.to_bytes(4, 'big')
-    else:
-        fields = height.to_bytes(2, 'big') + width.to_bytes(2, 'big')
-    return stream[:at] + fields + stream[at + len(fields):]
-
-
-def test_bad_compressed_messages_are_rejected():
+def test_bad_compressed_rclpy_messages_are_rejected():
     jpeg = bytes(numpy_to_compressed(FLAT, 'jpeg').data)
-    png = bytes(numpy_to_compressed(FLAT, 'png').data)
-    _rejects('empty', lambda: compressed_to_rgb(_compressed(b'')))
-    assert 'neither' in _rejects('undecodable', lambda: compressed_to_rgb(_compressed(b'xyz')))
-    _rejects('undecodable', lambda: compressed_to_rgb(_compressed(jpeg[:40])))
-    _rejects('undecodable', lambda: compressed_to_rgb(_compressed(png[:30])))
-    _rejects('undecodable', lambda: compressed_to_rgb(_compressed(png[:8] + b'\0' * 40)))
-    _rejects('too_large', lambda: compressed_to_rgb(_compressed(jpeg), max_pixels=255))
-    # the header is checked before decoding: a small stream cannot claim a huge image
-    bomb = _patched(jpeg, b'\xff\xc0', 5, 60000, 60000)
-    _rejects('too_large', lambda: compressed_to_rgb(_compressed(bomb)))
-    bomb = _patched(png, b'IHDR', 4, 1 << 20, 1 << 20)
-    _rejects('too_large', lambda: compressed_to_rgb(_compressed(bomb)))
-    _rejects('empty', lambda: compressed_to_rgb(_compressed(_patched(png, b'IHDR', 4, 0, 16))))
+    rejects('empty', lambda: compressed_to_rgb(_compressed(b'')))
+    rejects('undecodable', lambda: compressed_to_rgb(_compressed(jpeg[:40])))
+    rejects('too_large', lambda: compressed_to_rgb(_compressed(jpeg), max_pixels=255))
 
 
-def test_check_stamp():
-    now = 1_700_000_000 * 10**9
-    check_stamp(now - 10**9, now)
-    check_stamp(now + 10**9 // 2, now)
-    check_stamp(now + 10**12, 0)  # simulated clock not started: only the zero check applies
-    assert 'zero' in _rejects('stamp', lambda: check_stamp(0, now))
-    text = _rejects('stamp', lambda: check_stamp(now + 2 * 10**9, now, max_future_s=1.0))
-    assert '2.000 s in the future' in text
+def test_stamp_of_a_header():
     assert stamp_to_ns(Header().stamp) == 0
     header = Header()
     header.stamp.sec, header.stamp.nanosec = 3, 5
@@ -280,6 +98,7 @@ def test_encode_round_trip_keeps_header():
     assert msg.header.frame_id == 'cam' and msg.is_bigendian == 0
     assert isinstance(msg.data, array.array)
     np.testing.assert_array_equal(np.frombuffer(msg.data, np.float32).reshape(6, 9), score)
+    np.testing.assert_array_equal(image_to_array(msg), score)
 
 
 def test_encode_strided_and_big_endian_arrays_packs_rows():
@@ -291,13 +110,97 @@ def test_encode_strided_and_big_endian_arrays_packs_rows():
     msg = numpy_to_image(big, 'mono16', Header())
     assert msg.is_bigendian == 0
     np.testing.assert_array_equal(np.frombuffer(msg.data, '<u2').reshape(2, 3), big)
+    with pytest.raises(ValueError, match='does not match'):
+        numpy_to_image(big, 'mono8', Header())
 
 
-def test_overhead_benchmark_times_every_conversion():
-    record = measure_conversion_overhead(64, 32, runs=2)
-    assert (record['width'], record['height'], record['runs']) == (64, 32, 2)
-    assert len(record['median_ms']) == 12 and record['jpeg_bytes'] > 0
-    assert all(ms >= 0 for ms in record['median_ms'].values())
+# ------------------------------------------------ the node and the bag reader decode alike
+WIDE = [e for e in SUPPORTED_ENCODINGS if '16' in e or '32' in e]
+COMPRESSIBLE = ['rgb8', 'bgr8', 'rgba8', 'bgra8', 'mono8', '8UC1', '8UC3', '8UC4']
+CASES = ([('raw', e, pad, False) for e in SUPPORTED_ENCODINGS for pad in (0, 3)]
+         + [('raw', e, pad, True) for e in WIDE for pad in (0, 5)]
+         + [(fmt, e, 0, False) for fmt in ('jpeg', 'png') for e in COMPRESSIBLE]
+         + [('png', e, 0, False) for e in ('mono16', '16UC1')])
+
+
+def _camera_message(kind, encoding, pad, big):
+    """Build the rclpy message of one case and the RGB image its pixels were made from."""
+    rows, width, expected, tol, where = encode_rows(encoding, big)
+    msg = _msg(rows, encoding, width, pad=pad, big=big)
+    if kind == 'png':
+        fmt, stream = compress(image_to_array(msg), encoding, 'png')
+        msg = _compressed(stream.tobytes(), fmt)
+    elif kind == 'jpeg':  # flat blocks, which JPEG keeps within a few grey levels
+        expected, tol, where = FLAT, 6, INTERIOR
+        image = FLAT if encoding.startswith('rgb') else FLAT[..., ::-1]
+        if encoding.endswith(('a8', '4')):
+            image = np.dstack([image, np.full(FLAT.shape[:2], 77, np.uint8)])
+        if encoding in ('mono8', '8UC1'):
+            image, expected = FLAT[..., 1], np.repeat(FLAT[..., 1:2], 3, -1)
+        fmt, stream = compress(image, encoding, 'jpeg', quality=95)
+        msg = _compressed(stream.tobytes(), fmt)
+    msg.header.stamp.sec, msg.header.stamp.nanosec = ns_to_stamp(T0)
+    msg.header.frame_id = 'camera'
+    return msg, (expected, tol, where)
+
+
+def _bag_copy(msg):
+    """Copy every field of an rclpy message into the rosbags message of the same type."""
+    cls = TYPESTORE.types[f'sensor_msgs/msg/{type(msg).__name__}']
+    header = TYPESTORE.types['std_msgs/msg/Header'](
+        stamp=TYPESTORE.types['builtin_interfaces/msg/Time'](sec=msg.header.stamp.sec,
+                                                             nanosec=msg.header.stamp.nanosec),
+        frame_id=msg.header.frame_id)
+    fields = {name: getattr(msg, name) for name in msg.get_fields_and_field_types()}
+    fields.update(header=header, data=np.frombuffer(msg.data, np.uint8).copy())
+    return cls(**fields)
+
+
+@pytest.mark.parametrize('kind, encoding, pad, big', CASES,
+                         ids=[f'{k}-{e}-pad{p}{"-big" if b else ""}' for k, e, p, b in CASES])
+def test_node_and_bag_reader_decode_every_encoding_identically(tmp_path, kind, encoding, pad,
+                                                               big):
+    msg, (expected, tol, where) = _camera_message(kind, encoding, pad, big)
+    node = compressed_to_rgb(msg) if kind != 'raw' else image_to_rgb(msg)  # as detector_node
+    assert_decodes_to(node, expected, tol, where)
+    label = np.zeros(node.shape[:2], np.uint8)
+    label[0, :2] = 1, 255
+    stored = _bag_copy(msg)
+    writer = Writer(tmp_path / 'bag', version=9, storage_plugin=StoragePlugin.MCAP)
+    writer.open()
+    for topic, bag_msg in (('/camera/image', stored),
+                           ('/camera/anomaly_label', image_message(label, T0, 'mono8'))):
+        connection = writer.add_connection(topic, bag_msg.__msgtype__, typestore=TYPESTORE)
+        writer.write(connection, T0, TYPESTORE.serialize_cdr(bag_msg, bag_msg.__msgtype__))
+    writer.close()
+
+    [frame] = read_images(tmp_path / 'bag', '/camera/image', 'rgb8')
+    assert frame.image.dtype == node.dtype and np.array_equal(frame.image, node)
+    [sample] = open_dataset('bag', tmp_path / 'bag')  # the path of evaluate --dataset bag
+    assert np.array_equal(sample.image, node)
+    assert np.array_equal(sample.anomaly, label)
+    if kind == 'raw':  # the bag kept the message as it was: padding, byte order
+        [native] = read_images(tmp_path / 'bag', '/camera/image')
+        assert np.array_equal(native.image, image_to_array(msg))
+
+
+def test_mono16_and_32fc1_decode_alike_in_the_node_and_offline(tmp_path):
+    grey = np.array([[0, 1, 128, 255], [127, 200, 54, 3]], np.uint8)
+    deep = grey.astype(np.uint16) * 256 + np.array([[0, 0, 5, 0], [7, 255, 0, 2]], np.uint16)
+    score = (-3.5 + 0.25 * grey).astype(np.float32)  # stretched back to grey exactly
+    expected = np.repeat(grey[..., None], 3, -1)
+    # What the offline path gave before (rosbags: 16 bit * 255 / 65535; 32FC1 refused).
+    assert not np.array_equal((deep * (255 / 65535)).astype(np.uint8), grey)
+    path = write_images(tmp_path / 'bag', [(T0, '/deep', deep, 'mono16', 'cam'),
+                                           (T0, '/score', score, '32FC1', 'cam')])
+    for topic, image, encoding in (('/deep', deep, 'mono16'), ('/score', score, '32FC1')):
+        node = image_to_rgb(numpy_to_image(image, encoding, Header()))
+        [frame] = read_images(path, topic, 'rgb8')
+        np.testing.assert_array_equal(node, expected)
+        np.testing.assert_array_equal(frame.image, expected)
+        [frame] = read_images(path, topic)
+        assert frame.encoding == encoding
+        np.testing.assert_array_equal(frame.image, image)
 
 
 # ---------------------------------------------------------------- fuzz

@@ -11,16 +11,17 @@ the same networks loaded directly from those files compute.
 
 import argparse
 
-from conftest import randomise_batchnorm
+from conftest import assert_varies
 import numpy as np
+from pixel_anomaly_ros.bench.random_bundle import randomise_batchnorm
 from pixel_anomaly_ros.bundle import load_bundle
 from pixel_anomaly_ros.checkpoints import CheckpointError
 from pixel_anomaly_ros.cli import main
 from pixel_anomaly_ros.convert import convert_pebal, convert_synboost_light
 from pixel_anomaly_ros.networks import create_network
 from pixel_anomaly_ros.pipelines import PIPELINES
-from pixel_anomaly_ros.pipelines.graphs import build_networks, build_stage_graphs
 from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
+from pixel_anomaly_ros.stages.graphs import build_networks, build_stage_graphs
 import pytest
 import torch
 
@@ -68,6 +69,7 @@ def _assert_same_pipeline_output(bundle, direct_networks, size):
                                                       bundle.component_state_dicts()))
     direct = _pipeline(bundle.spec, direct_networks)
     a, b = converted(image, return_maps=True), direct(image, return_maps=True)
+    assert_varies(b.maps['raw_score'])
     np.testing.assert_allclose(a.maps['raw_score'], b.maps['raw_score'], atol=1e-5)
     np.testing.assert_array_equal(a.train_ids, b.train_ids)
     return a

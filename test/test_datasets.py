@@ -2,12 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """Dataset loaders on tiny fixture trees laid out like the real datasets."""
 
+import importlib
 import json
+import subprocess
+import sys
 
 import cv2
 import numpy as np
 from PIL import Image
-from pixel_anomaly_ros.evaluation.datasets import DatasetError, DATASETS, open_dataset
+from pixel_anomaly_ros.evaluation import datasets
+from pixel_anomaly_ros.evaluation.datasets import dataset_options, DATASETS, open_dataset
+from pixel_anomaly_ros.evaluation.datasets.samples import DatasetError
 import pytest
 
 H, W = 32, 64
@@ -285,3 +290,45 @@ def test_missing_root_unknown_kind_and_option(tmp_path):
         open_dataset('cityscapes', tmp_path)
     with pytest.raises(DatasetError, match='colour'):
         open_dataset('folder', tmp_path, colour=True)
+
+
+def test_registry_imports_no_loader():
+    script = ('import sys\n'
+              'from pixel_anomaly_ros.evaluation.datasets import DATASETS\n'
+              'heavy = ("numpy", "cv2", "PIL", "rosbags", "torch")\n'
+              'print(sorted(m for m in sys.modules if m.split(".")[0] in heavy), len(DATASETS))')
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          timeout=60)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert proc.stdout.split() == ['[]', str(len(DATASETS))]
+
+
+@pytest.mark.parametrize('kind', sorted(DATASETS))
+def test_registry_entry_names_its_opener(kind):
+    entry = DATASETS[kind]
+    module = importlib.import_module(f'pixel_anomaly_ros.evaluation.datasets.{entry.module}')
+    opener = getattr(module, entry.opener)
+    assert callable(opener) and getattr(datasets, entry.opener) is opener
+    assert entry.description and '\n' not in entry.description
+
+
+def test_dataset_options_checks_keys_and_reads_lists():
+    raw = {'images': 'original', 'anomaly_values': '1, 2', 'void_values': 0,
+           'inlier_values': None, 'labels': [3]}
+    assert dataset_options('folder', raw) == {'images': 'original', 'anomaly_values': [1, 2],
+                                              'void_values': [0], 'inlier_values': None,
+                                              'labels': [3]}
+    assert dataset_options('smiyc_obstacle', {'exclude': 'validation_1,x'}) == \
+        {'exclude': ['validation_1', 'x']}
+    assert dataset_options('bag', {'void_values': (), 'inlier_values': (0, 3)}) == \
+        {'void_values': (), 'inlier_values': (0, 3)}
+    assert dataset_options('road_anomaly', {}) == {}
+    with pytest.raises(DatasetError) as err:
+        dataset_options('folder', {'images': 'x', 'colour': 'red'})
+    assert str(err.value) == ("folder: unknown option 'colour'; valid options: images, labels, "
+                              'label_suffix, anomaly_values, void_values, inlier_values, '
+                              'semantic, semantic_suffix')
+    with pytest.raises(DatasetError, match="unknown option 'root'; road_anomaly takes no"):
+        dataset_options('road_anomaly', {'root': 'x'})
+    with pytest.raises(DatasetError, match='unknown dataset kind'):
+        dataset_options('cityscapes', {})

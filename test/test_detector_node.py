@@ -22,7 +22,7 @@ from pixel_anomaly_ros.ros.conversions import numpy_to_compressed  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
 from ros_helpers import (call, CONFIG, diagnostic_values, RELIABLE, rgb_message,  # noqa: E402
-                         spin_until, wait_for_subscriber)
+                         spin_until, stamp_ns, wait_for_subscriber)
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 OUTPUTS = {'anomaly/score': ('32FC1', 4), 'anomaly/heatmap': ('bgr8', 3),
@@ -59,7 +59,7 @@ def test_every_output_with_header_encoding_and_size(bundle, start_detector, clie
         assert (msg.height, msg.width, msg.encoding) == (96, 160, encoding), topic
         assert msg.step == 160 * bytes_per_pixel and len(msg.data) == msg.step * 96, topic
         assert msg.header.frame_id == 'camera'
-        assert stamp < msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec <= stamp + sent
+        assert stamp < stamp_ns(msg) <= stamp + sent
     score = np.frombuffer(received['anomaly/score'][0].data, np.float32)
     assert 0 <= score.min() and score.max() <= 1
     assert set(np.unique(np.frombuffer(received['anomaly/mask'][0].data, np.uint8))) <= {0, 255}

@@ -4,19 +4,22 @@
 
 import json
 
-from conftest import make_random_bundle
+from conftest import assert_raw_close, assert_varies, make_random_bundle
 import cv2
 import numpy as np
 from pixel_anomaly_ros import cli, scoring
+from pixel_anomaly_ros.cli.args import dataset_options, parse_option
 from pixel_anomaly_ros.evaluation.components import ComponentEvaluator
-from pixel_anomaly_ros.evaluation.datasets import DatasetError, open_folder
+from pixel_anomaly_ros.evaluation.datasets.folder import open_folder
+from pixel_anomaly_ros.evaluation.datasets.samples import DatasetError
 from pixel_anomaly_ros.evaluation.evaluate import BASELINES, evaluate
-from pixel_anomaly_ros.evaluation.metrics import ExactPixelMetrics, SemanticConfusion
+from pixel_anomaly_ros.evaluation.metrics import ExactPixelMetrics
 from pixel_anomaly_ros.evaluation.report import (EvaluationResult, REPORT_FILE, ReportError,
                                                  write_report)
+from pixel_anomaly_ros.evaluation.semantic_metrics import SemanticConfusion
 from pixel_anomaly_ros.pipelines import create_pipeline
-from pixel_anomaly_ros.pipelines.graphs import build_networks, InputNormaliser
 from pixel_anomaly_ros.runtime import BackendError
+from pixel_anomaly_ros.stages.graphs import build_networks, InputNormaliser
 import pytest
 import torch
 
@@ -108,10 +111,10 @@ def test_baselines_are_the_scoring_functions_of_the_logits(tmp_path, preset):
     bundle = make_random_bundle(preset, tmp_path / preset, input_size=(64, 128))
     image = np.random.default_rng(1).integers(0, 256, (64, 128, 3), np.uint8)
     plain = create_pipeline(bundle)(image, return_maps=True)
-    result = create_pipeline(bundle, baselines=True)(image)
+    result = create_pipeline(bundle, baselines=True)(image, return_maps=True)
     assert not any(k.startswith('baseline_') for k in plain.maps)
     # CPU BLAS may round differently from one pipeline instance (and machine load) to another.
-    np.testing.assert_allclose(result.score, plain.score, atol=1e-4)
+    assert_raw_close(result.maps['raw_score'], plain.maps['raw_score'], rel=1e-4)
     logits = _logits(bundle, image)
     n = bundle.spec.num_classes
     expected = {'baseline_max_softmax': scoring.max_softmax_score(logits, n),
@@ -121,6 +124,7 @@ def test_baselines_are_the_scoring_functions_of_the_logits(tmp_path, preset):
     assert set(result.maps) >= set(BASELINES)
     for name, value in expected.items():
         assert result.maps[name].shape == (64, 128), name
+        assert_varies(result.maps[name])
         # Same network and weights; convolution kernels may differ in float rounding.
         np.testing.assert_allclose(result.maps[name], value[0, 0].numpy(), rtol=1e-4,
                                    atol=1e-4, err_msg=name)
@@ -207,6 +211,11 @@ def test_binned_is_close_to_exact(setup):
         got = binned.pixel[method]
         for key in ('ap', 'auroc', 'fpr95'):
             assert getattr(got, key) == pytest.approx(exact[key], abs=2e-3), (method, key)
+        assert got.best_f1 == pytest.approx(exact['best_f1'], abs=2e-3), method
+        if got.best_f1_threshold == -np.inf:
+            # The first bin's threshold is -inf: flag every pixel, as the exact threshold at
+            # (about) the smallest score does.
+            continue
         # Unbounded baselines are binned after x / (1 + |x|): thresholds come back unsquashed.
         assert got.best_f1_threshold == pytest.approx(exact['best_f1_threshold'], abs=0.05)
 
@@ -284,10 +293,12 @@ def test_cli_errors_are_one_line(setup, tmp_path, capsys, args, message):
 
 
 def test_cli_option_parsing_and_dataset_to_bag_errors(tmp_path, capsys):
-    assert cli.parse_option('tolerance_ns=5') == ('tolerance_ns', 5)
-    assert cli.parse_option('image_topic=/cam') == ('image_topic', '/cam')
-    assert cli._dataset_options('folder', [('anomaly_values', '1,2'), ('void_values', 0),
-                                           ('inlier_values', None)]) == \
+    assert parse_option('tolerance_ns=5') == ('tolerance_ns', 5)
+    assert parse_option('image_topic=/cam') == ('image_topic', '/cam')
+    args = cli.build_parser().parse_args(
+        ['evaluate', '--bundle', 'b', '--dataset', 'folder', '--root', 'r', '--option',
+         'anomaly_values=1,2', '--option', 'void_values=0', '--option', 'inlier_values=null'])
+    assert dataset_options(args) == \
         {'anomaly_values': [1, 2], 'void_values': [0], 'inlier_values': None}
     with pytest.raises(SystemExit):
         cli.main(['evaluate', '--bundle', 'b', '--dataset', 'folder', '--root', 'r',

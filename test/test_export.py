@@ -4,12 +4,12 @@
 
 import shutil
 
-from conftest import make_random_bundle
+from conftest import assert_raw_close, assert_varies, make_random_bundle
 import numpy as np
 import onnx
 from pixel_anomaly_ros.bundle import load_bundle
 from pixel_anomaly_ros.cli import main
-from pixel_anomaly_ros.export import allowed_op_types, export_bundle, ExportError
+from pixel_anomaly_ros.export.onnx_export import allowed_op_types, export_bundle, ExportError
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.runtime import BackendError, create_executor
 import pytest
@@ -47,12 +47,14 @@ def test_onnxruntime_pipeline_matches_torch(exported, preset):
     ort_pipeline = create_pipeline(bundle, backend='onnxruntime')
     ort_result = ort_pipeline(image, return_maps=True)
     assert list(ort_result.timings_ms) == list(torch_result.timings_ms)
-    np.testing.assert_allclose(ort_result.maps['raw_score'], torch_result.maps['raw_score'],
-                               atol=1e-4)
+    assert_varies(torch_result.maps['raw_score'], torch_result.score)
+    # Measured: up to 8e-6 of the raw magnitude (Light), 4e-7 (PEBAL).
+    assert_raw_close(ort_result.maps['raw_score'], torch_result.maps['raw_score'], rel=1e-4)
     assert np.mean(ort_result.train_ids != torch_result.train_ids) < 1e-3
     if preset == 'light_tiny':
         ort_pipeline.set_ensemble_weights([0, 1, 0, 0])  # weights are a graph input
         only_entropy = ort_pipeline(image, return_maps=True)
+        assert_varies(only_entropy.maps['raw_score'])
         np.testing.assert_allclose(only_entropy.maps['raw_score'],
                                    only_entropy.maps['entropy'][1::2, 1::2], atol=1e-6)
 
@@ -75,7 +77,7 @@ def test_failed_export_leaves_previous_graph(tmp_path, monkeypatch):
     bundle = make_random_bundle('pebal_tiny', tmp_path / 'b')
     export_bundle(bundle, progress=False)
     before = (bundle.path / 'energy.onnx').read_bytes()
-    monkeypatch.setattr('pixel_anomaly_ros.export.allowed_op_types', lambda: {'Conv'})
+    monkeypatch.setattr('pixel_anomaly_ros.export.onnx_export.allowed_op_types', lambda: {'Conv'})
     with pytest.raises(ExportError, match='not on the TensorRT allow-list'):
         export_bundle(bundle, progress=False)
     assert (bundle.path / 'energy.onnx').read_bytes() == before

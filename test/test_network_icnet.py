@@ -97,24 +97,6 @@ def test_official_sizes_for_cityscapes_input():
     assert _expected_sizes(512, 1024)[3] == (33, 65)
 
 
-def test_strict_load_round_trip():
-    torch.manual_seed(0)
-    src = icnet_tiny().eval()
-    state = {k: (torch.randn_like(v) if v.is_floating_point() else v + 3)
-             for k, v in src.state_dict().items()}
-    for k in state:
-        if k.endswith('running_var'):
-            state[k] = state[k].abs() + 0.5
-    src.load_state_dict(state, strict=True)
-    dst = icnet_tiny().eval()
-    dst.load_state_dict(src.state_dict(), strict=True)
-    for k, v in dst.state_dict().items():
-        assert torch.equal(v, state[k]), k
-    x = torch.randn(1, 3, 64, 128)
-    with torch.no_grad():
-        assert torch.equal(src(x), dst(x))
-
-
 def test_strict_load_rejects_wrong_class_count():
     state = icnet_tiny().state_dict()
     with pytest.raises(RuntimeError):

@@ -18,17 +18,6 @@ def test_tiny_keys_follow_torchvision_indices():
     assert names == set(read_key_manifest('vgg19_features_keys.txt'))
 
 
-def test_tiny_forward_shape():
-    torch.manual_seed(0)
-    net = vgg19_difference_tiny().eval()
-    a, b = torch.randn(1, 3, 64, 128), torch.randn(1, 3, 64, 128)
-    with torch.no_grad():
-        out = net(a, b)
-    assert out.shape == (1, 1, 64, 128) and out.dtype == torch.float32
-    assert torch.isfinite(out).all()
-    assert out.abs().sum() > 0
-
-
 def test_identical_inputs_give_zero():
     torch.manual_seed(1)
     net = vgg19_difference_tiny().eval()
@@ -46,14 +35,3 @@ def test_batch_equals_single_calls():
         single = torch.cat([net(a[i:i + 1], b[i:i + 1]) for i in range(2)])
     assert batched.shape == (2, 1, 32, 64)
     assert torch.allclose(batched, single, atol=1e-6)
-
-
-def test_strict_round_trip():
-    src = vgg19_difference_tiny()
-    with torch.no_grad():
-        for tensor in src.state_dict().values():
-            tensor.normal_()
-    dst = vgg19_difference_tiny()
-    dst.load_state_dict(src.state_dict(), strict=True)
-    for key, value in src.state_dict().items():
-        assert torch.equal(value, dst.state_dict()[key]), key

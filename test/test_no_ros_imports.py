@@ -24,7 +24,7 @@ def test_pure_layers_do_not_import_rclpy(tmp_path):
             importlib.import_module(module)
         from pixel_anomaly_ros.pipelines import create_pipeline
         from pixel_anomaly_ros.bundle import write_bundle, load_bundle
-        from pixel_anomaly_ros.pipelines.graphs import build_networks
+        from pixel_anomaly_ros.stages.graphs import build_networks
         from pixel_anomaly_ros.presets import preset_spec
         import numpy as np
         spec = preset_spec('pebal_tiny')
@@ -39,5 +39,26 @@ def test_pure_layers_do_not_import_rclpy(tmp_path):
         """)
     proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
                           timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert proc.stdout.strip().endswith('OK []'), proc.stdout
+
+
+def test_image_codec_needs_neither_rclpy_nor_rosbags():
+    script = textwrap.dedent("""
+        import sys
+        from types import SimpleNamespace
+        for name in ('rclpy', 'sensor_msgs', 'std_msgs', 'rosbags'):
+            sys.modules[name] = None  # any import of these now raises ImportError
+        import numpy as np
+        from pixel_anomaly_ros.imaging import decode_image, image_fields
+        fields = image_fields(np.arange(12, dtype=np.uint16).reshape(3, 4), 'mono16')
+        rgb, encoding = decode_image(SimpleNamespace(**fields._asdict()), 'rgb8')
+        assert encoding == 'rgb8' and rgb.shape == (3, 4, 3)
+        loaded = sorted(m for m, v in sys.modules.items()
+                        if v is not None and m.startswith(('rcl', 'rosidl', 'rmw', 'rosbags')))
+        print('OK', loaded)
+        """)
+    proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
+                          timeout=120)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith('OK []'), proc.stdout

@@ -5,6 +5,7 @@
 import numpy as np
 from pixel_anomaly_ros import visualisation
 from pixel_anomaly_ros.pipelines.result import AnomalyResult
+from pixel_anomaly_ros.resizing import resize_linear
 import pytest
 
 pytest.importorskip('rclpy')
@@ -55,7 +56,7 @@ def test_outputs_have_the_documented_encodings_and_contents(topics):
         'semantic/labels': (result.train_ids, 1, np.uint8),
         'semantic/color': (visualisation.colour_train_ids(result.train_ids), 3, np.uint8),
         'anomaly/overlay': (visualisation.overlay_bgr(
-            visualisation.resize_linear(camera, 40, 24), score, score >= 0.5), 3, np.uint8)}
+            resize_linear(camera, (24, 40)), score, score >= 0.5), 3, np.uint8)}
     for topic, msg in sent.items():
         value, channels, dtype = expected[topic]
         np.testing.assert_array_equal(_image(msg, channels, dtype), value, err_msg=topic)

@@ -2,6 +2,8 @@
 # SPDX-License-Identifier: Apache-2.0
 """Both pipelines end to end on tiny bundles, on the CPU (and on CUDA when present)."""
 
+from conftest import assert_raw_close, assert_raw_tracks, assert_varies
+import cv2
 import numpy as np
 from pixel_anomaly_ros.pipelines import create_pipeline, PEBAL, SynBoostLight
 from pixel_anomaly_ros.runtime import BackendError, create_executor
@@ -24,7 +26,8 @@ def _image(h, w, seed=0):
 def test_end_to_end(tiny_bundles, name, size):
     pipeline = create_pipeline(tiny_bundles[name])
     assert isinstance(pipeline, SynBoostLight if name == 'light' else PEBAL)
-    result = pipeline(_image(*size))
+    result = pipeline(_image(*size), return_maps=True)
+    assert_varies(result.maps['raw_score'], result.score)
     assert list(result.timings_ms) == STAGES[name]
     assert all(ms > 0 for ms in result.timings_ms.values())
     assert result.score.shape == size and result.score.dtype == np.float32
@@ -42,6 +45,7 @@ def test_output_size_maps_and_determinism(tiny_bundles):
     a = pipeline(image, output_size=(64, 128), return_maps=True)
     b = pipeline(image, output_size=(64, 128))
     assert a.score.shape == (64, 128)
+    assert_varies(a.maps['raw_score'], a.score)
     np.testing.assert_array_equal(a.score, b.score)
     assert {'raw_score', 'p_anomaly', 'entropy', 'distance', 'perceptual',
             'synthesis'} <= set(a.maps)
@@ -68,12 +72,18 @@ def test_ensemble_weights_change_at_run_time(tiny_bundles):
     np.testing.assert_array_equal(pipeline.ensemble_weights, [0, 1, 0, 0])
 
 
-def test_pebal_score_is_calibrated_energy(tiny_bundles):
-    pipeline = create_pipeline(tiny_bundles['pebal'])
+@pytest.mark.parametrize('name', sorted(STAGES))
+def test_score_is_the_calibrated_raw_score(tiny_bundles, name):
+    pipeline = create_pipeline(tiny_bundles[name])
     result = pipeline(_image(128, 256), return_maps=True)
+    raw = result.maps['raw_score']
+    assert_varies(raw, result.score)
     lo, hi = pipeline.score_lo, pipeline.score_hi
-    expected = np.clip((result.maps['raw_score'] - lo) / (hi - lo), 0, 1)
+    expected = cv2.resize(np.clip((raw - lo) / (hi - lo), 0, 1), (256, 128),
+                          interpolation=cv2.INTER_LINEAR)
     np.testing.assert_allclose(result.score, expected, atol=1e-6)
+    # The random bundles' range comes from their own raw scores: most pixels lie inside it.
+    assert 0.5 < np.mean((result.score > 0) & (result.score < 1))
 
 
 @pytest.mark.parametrize('bad', [
@@ -101,8 +111,17 @@ def test_unsupported_backend_combinations(tiny_bundles):
 @pytest.mark.parametrize('name', sorted(STAGES))
 def test_cuda_matches_cpu(tiny_bundles, name):
     image = _image(128, 256)
-    cpu = create_pipeline(tiny_bundles[name])(image)
-    gpu = create_pipeline(tiny_bundles[name], device='cuda')(image)
-    half = create_pipeline(tiny_bundles[name], device='cuda', precision='fp16')(image)
-    np.testing.assert_allclose(gpu.score, cpu.score, atol=1e-3)
-    assert np.abs(half.score - cpu.score).mean() < 0.05
+    cpu = create_pipeline(tiny_bundles[name])(image, return_maps=True)
+    assert_varies(cpu.maps['raw_score'], cpu.score)
+    # fp32 means fp32 here: cuDNN would otherwise round convolution inputs to TF32.
+    with torch.backends.cudnn.flags(enabled=True, allow_tf32=False):
+        gpu = create_pipeline(tiny_bundles[name], device='cuda')(image, return_maps=True)
+    assert_raw_close(gpu.maps['raw_score'], cpu.maps['raw_score'], rel=1e-3)
+    assert np.mean(gpu.train_ids != cpu.train_ids) < 1e-3
+    # fp16: the segmentation argmax flips at near ties, which changes SynBoost's synthesis
+    # locally; measured with CPU fp16 autocast: mean difference 0.6-1.2 % of the magnitude,
+    # correlation 0.991-0.997 (Light), 0.02 % and 0.99998 (PEBAL).
+    half = create_pipeline(tiny_bundles[name], device='cuda', precision='fp16')(
+        image, return_maps=True)
+    assert_raw_tracks(half.maps['raw_score'], cpu.maps['raw_score'], rel_mean=3e-2,
+                      min_correlation=0.97)

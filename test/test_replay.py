@@ -92,21 +92,22 @@ def test_drain_stops_when_the_node_is_idle_without_every_frame(tmp_path):
     import time
     from types import SimpleNamespace
 
-    from pixel_anomaly_ros.ros.replay import _Session
-    session = _Session(tmp_path, 'torch', 'cpu', 'fp32', tmp_path, semantic=False,
-                       domain_id=0, timeout_s=30.0)
+    from pixel_anomaly_ros.ros.detector_session import DetectorSession
+    from pixel_anomaly_ros.ros.replay import _figures
+    session = DetectorSession({'bundle': tmp_path}, domain_id=0, timeout_s=30.0)
     session._proc = SimpleNamespace(poll=lambda: None)
     session.warmup_sent = 1
     session._warmup_stamps = {1}
     session.sent = {10: 100, 20: 200, 30: 300}
-    session.arrivals = {1: 5, 10: 15, 30: 35}
+    session.arrivals = {1: {'anomaly/score': 5}, 10: {'anomaly/score': 15},
+                        30: {'anomaly/score': 35}}
     # The node received 3 of the 4 frames (one lost before it) and answered all of them.
     session.diagnostics = {'frames_received': '3', 'frames_processed': '3',
                            'frames_dropped': '0', 'frames_rejected': '0', 'frames_failed': '0'}
     start = time.monotonic()
     session.drain(quiet_s=0.2)
     assert time.monotonic() - start < 5.0
-    figures = session.figures()
+    figures = _figures(session, 1.0, semantic=False)
     assert figures['frames_answered'] == 2 and figures['frames_unanswered'] == 1
     assert figures['frames_lost_before_node'] == 1
     assert figures['node_counters']['frames_received'] == 2

@@ -2,16 +2,17 @@
 # SPDX-License-Identifier: Apache-2.0
 """Backend selection (``auto``), torch.compile, INT8 calibration inputs and TensorRT errors."""
 
-from conftest import make_random_bundle
+from conftest import assert_raw_close, make_random_bundle
 import cv2
 import numpy as np
 from pixel_anomaly_ros.cli import main
-from pixel_anomaly_ros.export import export_bundle, ExportError, load_calibration_images
+from pixel_anomaly_ros.export.int8_calibration import (CalibrationError, collect_stage_inputs,
+                                                       load_calibration_images)
+from pixel_anomaly_ros.export.onnx_export import export_bundle
 from pixel_anomaly_ros.pipelines import create_pipeline
-from pixel_anomaly_ros.pipelines.graphs import GRAPH_IO
 from pixel_anomaly_ros.runtime import BackendError, choose_backend, create_executor
-from pixel_anomaly_ros.runtime.calibration import collect_stage_inputs
-from pixel_anomaly_ros.runtime.tensorrt_executor import tensorrt_available
+from pixel_anomaly_ros.runtime.tensorrt_engines import tensorrt_available
+from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
 import pytest
 import torch
 
@@ -39,9 +40,10 @@ def test_auto_prefers_onnxruntime_once_graphs_exist(light, caplog):
         assert executor.backend == 'onnxruntime'
         assert 'ONNX Runtime on the CPU' in executor.describe()['chosen_because']
         assert 'backend auto: onnxruntime on cpu fp32' in caplog.text
-        torch_result = create_pipeline(light)(_image())
-        auto_result = create_pipeline(light, 'auto')(_image())
-        np.testing.assert_allclose(auto_result.score, torch_result.score, atol=1e-4)
+        torch_result = create_pipeline(light)(_image(), return_maps=True)
+        auto_result = create_pipeline(light, 'auto')(_image(), return_maps=True)
+        assert_raw_close(auto_result.maps['raw_score'], torch_result.maps['raw_score'],
+                         rel=1e-4)
     finally:
         for stage in light.spec.stage_inputs():
             light.onnx_path(stage).unlink()
@@ -89,13 +91,13 @@ def test_calibration_images_from_folder_or_list(tmp_path):
     listing = tmp_path / 'list.txt'
     listing.write_text(f'# two images\n{folder / "0.png"}\n{folder / "2.png"}\n')
     assert len(load_calibration_images(listing)) == 2
-    with pytest.raises(ExportError, match='no such folder'):
+    with pytest.raises(CalibrationError, match='no such folder'):
         load_calibration_images(tmp_path / 'missing')
     (tmp_path / 'empty').mkdir()
-    with pytest.raises(ExportError, match='no calibration images'):
+    with pytest.raises(CalibrationError, match='no calibration images'):
         load_calibration_images(tmp_path / 'empty')
     (folder / 'bad.png').write_bytes(b'not a png')
-    with pytest.raises(ExportError, match='bad.png: cannot read'):
+    with pytest.raises(CalibrationError, match='bad.png: cannot read'):
         load_calibration_images(folder)
 
 
@@ -120,6 +122,6 @@ def test_torch_compile_matches_eager(tmp_path):
     assert all(isinstance(g, torch._dynamo.eval_frame.OptimizedModule)
                for g in compiled.executor._graphs.values())
     image = _image()
-    expected, got = eager(image), compiled(image)
-    np.testing.assert_allclose(got.score, expected.score, atol=1e-4)
+    expected, got = eager(image, return_maps=True), compiled(image, return_maps=True)
+    assert_raw_close(got.maps['raw_score'], expected.maps['raw_score'], rel=1e-4)
     assert np.mean(got.train_ids != expected.train_ids) < 1e-3

@@ -10,14 +10,16 @@ import re
 import cv2
 import numpy as np
 from PIL import Image
-from pixel_anomaly_ros import synthetic
+from pixel_anomaly_ros.cli import synth as synth_cli
 from pixel_anomaly_ros.evaluation.bags import read_aligned
-from pixel_anomaly_ros.evaluation.datasets import CITYSCAPES_TRAIN_IDS, open_dataset
+from pixel_anomaly_ros.evaluation.datasets import open_dataset
+from pixel_anomaly_ros.evaluation.datasets.samples import CITYSCAPES_TRAIN_IDS
 from pixel_anomaly_ros.synthetic import writer
 from pixel_anomaly_ros.synthetic.anomalies import KINDS, paste_anomaly, render_object
 from pixel_anomaly_ros.synthetic.canvas import (
     ANOMALY, CLASS_NAMES, LABEL_TO_TRAIN_ID, THING_LABEL_IDS, TRAIN_ID_TO_LABEL_ID)
 from pixel_anomaly_ros.synthetic.scene import build_scene, render_scene
+from pixel_anomaly_ros.synthetic.writer import generate
 import pytest
 
 SIZE = (64, 128)  # (height, width)
@@ -42,7 +44,7 @@ def files_of(root: Path) -> dict:
 def world(tmp_path_factory) -> Path:
     """Generate one tiny world for the module."""
     out = tmp_path_factory.mktemp('synth') / 'world'
-    result = synthetic.generate(out, progress=False, **ARGS)
+    result = generate(out, progress=False, **ARGS)
     assert not result['reused'] and Path(result['out_dir']) == out.absolute()
     return out
 
@@ -114,10 +116,9 @@ def test_anomaly_labels_are_0_1_255_non_empty_and_vary_in_size(world):
 
 
 def test_same_seed_same_bytes_other_seed_differs(world, tmp_path):
-    again = synthetic.generate(tmp_path / 'again', progress=False, **ARGS)
+    again = generate(tmp_path / 'again', progress=False, **ARGS)
     assert files_of(Path(again['out_dir'])) == files_of(world)
-    other = synthetic.generate(tmp_path / 'other', progress=False, **{**ARGS, 'seed': 1,
-                                                                      'bag': False})
+    other = generate(tmp_path / 'other', progress=False, **{**ARGS, 'seed': 1, 'bag': False})
     first, second = files_of(world), files_of(Path(other['out_dir']))
     images = [k for k in second if 'leftImg8bit' in k or k.startswith('anomaly/images')]
     assert images and all(first[k] != second[k] for k in images)
@@ -173,21 +174,21 @@ def test_interrupted_generate_leaves_nothing(tmp_path, monkeypatch, error):
 
     monkeypatch.setattr(writer, '_write_file', failing)
     with pytest.raises(error):
-        synthetic.generate(tmp_path / 'out', progress=False, **{**ARGS, 'bag': False})
+        generate(tmp_path / 'out', progress=False, **{**ARGS, 'bag': False})
     assert len(calls) == 7 and list(tmp_path.iterdir()) == []
 
 
 def test_rerun_reuses_and_other_arguments_refuse(world, tmp_path, capsys):
     before = {p: p.stat().st_mtime_ns for p in world.rglob('*')}
-    result = synthetic.generate(world, **ARGS)
+    result = generate(world, **ARGS)
     assert result['reused'] and 'reusing' in capsys.readouterr().out
     assert {p: p.stat().st_mtime_ns for p in world.rglob('*')} == before
     out = tmp_path / 'w'
     small = {**ARGS, 'train': 1, 'val': 0, 'anomalies': 1, 'bag': False}
-    synthetic.generate(out, progress=False, **small)
+    generate(out, progress=False, **small)
     with pytest.raises(FileExistsError, match='--force'):
-        synthetic.generate(out, progress=False, **{**small, 'seed': 9})
-    replaced = synthetic.generate(out, progress=False, overwrite=True, **{**small, 'seed': 9})
+        generate(out, progress=False, **{**small, 'seed': 9})
+    replaced = generate(out, progress=False, overwrite=True, **{**small, 'seed': 9})
     assert not replaced['reused'] and json.loads((out / 'manifest.json').read_text())['seed'] == 9
     assert sorted(p.name for p in tmp_path.iterdir()) == ['w']
 
@@ -211,13 +212,13 @@ def test_bag_is_readable_with_ego_motion(world):
 def test_cli_parser_and_run(tmp_path, capsys):
     parser = argparse.ArgumentParser(prog='pixel-anomaly')
     sub = parser.add_subparsers(dest='command')
-    synthetic.add_synth_parser(sub)
+    synth_cli.add_parser(sub)
     help_text = sub.choices['synth'].format_help()
     assert 'examples:' in help_text and 'fs_static' in help_text and '--size' in help_text
     argv = ['synth', '--out', str(tmp_path / 'cli'), '--size', '128x64', '--train', '1',
             '--val', '1', '--anomalies', '1', '--seed', '4', '--quiet']
     args = parser.parse_args(argv)
-    assert args.size == (64, 128) and args.func is synthetic.run_synth
+    assert args.size == (64, 128) and args.func is synth_cli.run
     assert args.func(args) == 0 and 'wrote 1 train' in capsys.readouterr().out
     assert read(next((tmp_path / 'cli/anomaly/images').glob('*.png'))).shape == (64, 128, 3)
     assert args.func(args) == 0 and 'reused' in capsys.readouterr().out
@@ -229,11 +230,11 @@ def test_cli_parser_and_run(tmp_path, capsys):
 
 def test_parallel_workers_write_the_same_bytes(tmp_path):
     small = {**ARGS, 'train': 3, 'val': 1, 'anomalies': 2, 'bag': False}
-    one = synthetic.generate(tmp_path / 'one', progress=False, workers=1, **small)
-    two = synthetic.generate(tmp_path / 'two', progress=False, workers=2, **small)
+    one = generate(tmp_path / 'one', progress=False, workers=1, **small)
+    two = generate(tmp_path / 'two', progress=False, workers=2, **small)
     assert files_of(Path(one['out_dir'])) == files_of(Path(two['out_dir']))
     (tmp_path / 'empty').mkdir()
-    assert not synthetic.generate(tmp_path / 'empty', progress=False, **small)['reused']
+    assert not generate(tmp_path / 'empty', progress=False, **small)['reused']
 
 
 def test_pixel_anomaly_synth_command(tmp_path):

@@ -7,13 +7,16 @@ Every test is marked ``gpu`` and skips without CUDA and TensorRT >= 10. The cach
 is tested without a GPU in ``test_engine_cache.py``.
 """
 
-from conftest import make_random_bundle
+from conftest import assert_raw_tracks, assert_varies, make_random_bundle
 import numpy as np
-from pixel_anomaly_ros.export import build_tensorrt_engines, export_bundle
+from pixel_anomaly_ros.export.int8_calibration import collect_stage_inputs
+from pixel_anomaly_ros.export.onnx_export import export_bundle
+from pixel_anomaly_ros.export.tensorrt import build_tensorrt_engines
 from pixel_anomaly_ros.pipelines import create_pipeline, pipeline_for
 from pixel_anomaly_ros.runtime import BackendError
 from pixel_anomaly_ros.runtime.engine_cache import EngineCache
-from pixel_anomaly_ros.runtime.tensorrt_executor import tensorrt_available, TensorRTExecutor
+from pixel_anomaly_ros.runtime.tensorrt_engines import tensorrt_available
+from pixel_anomaly_ros.runtime.tensorrt_executor import TensorRTExecutor
 import pytest
 
 pytestmark = [pytest.mark.gpu,
@@ -43,8 +46,13 @@ def test_fp32_engines_match_torch(exported, preset):
     engine = create_pipeline(bundle, 'tensorrt', 'cuda', 'fp32')
     reference = create_pipeline(bundle, 'torch', 'cuda', 'fp32')
     for seed in range(3):
-        got, expected = engine(_image(seed)), reference(_image(seed))
-        np.testing.assert_allclose(got.score, expected.score, atol=1e-3)
+        got = engine(_image(seed), return_maps=True)
+        expected = reference(_image(seed), return_maps=True)
+        assert_varies(expected.maps['raw_score'], expected.score)
+        # TensorRT builds fp32 engines with TF32 convolutions (10-bit mantissa inputs), as
+        # cuDNN does by default: compare like a reduced precision, but tighter than fp16.
+        assert_raw_tracks(got.maps['raw_score'], expected.maps['raw_score'], rel_mean=1e-2,
+                          min_correlation=0.99)
         assert np.mean(got.train_ids != expected.train_ids) < 1e-3
         assert set(got.timings_ms) == set(expected.timings_ms)
     device_ms = engine.executor.device_timings_ms()
@@ -55,9 +63,13 @@ def test_fp32_engines_match_torch(exported, preset):
 @pytest.mark.parametrize('preset', PRESETS)
 def test_fp16_engines_are_close(exported, preset):
     bundle = exported[preset]
-    got = create_pipeline(bundle, 'tensorrt', 'cuda', 'fp16')(_image())
-    expected = create_pipeline(bundle, 'torch', 'cuda', 'fp32')(_image())
-    assert np.abs(got.score - expected.score).mean() < 0.05
+    got = create_pipeline(bundle, 'tensorrt', 'cuda', 'fp16')(_image(), return_maps=True)
+    expected = create_pipeline(bundle, 'torch', 'cuda', 'fp32')(_image(), return_maps=True)
+    # Measured with CPU fp16 autocast: mean difference 0.6-1.2 % of the raw magnitude and
+    # correlation 0.991-0.997 for Light (argmax flips change the synthesis), far closer for
+    # PEBAL.
+    assert_raw_tracks(got.maps['raw_score'], expected.maps['raw_score'], rel_mean=3e-2,
+                      min_correlation=0.97)
 
 
 def test_cache_reuses_then_detects_corrupt_plans(exported):
@@ -82,7 +94,9 @@ def test_build_only_then_int8_with_calibration(exported):
     bundle = exported['pebal_icnet_tiny']
     assert build_tensorrt_engines(bundle, 'fp16', verify=False) == {}
     images = [_image(seed) for seed in range(8)]
-    executor = TensorRTExecutor(bundle, 'cuda', 'int8', calibration_images=images)
-    result = pipeline_for(bundle, executor)(_image(9))
+    calibration = collect_stage_inputs(bundle, images, 'cuda', progress=False)
+    executor = TensorRTExecutor(bundle, 'cuda', 'int8', calibration=calibration)
+    result = pipeline_for(bundle, executor)(_image(9), return_maps=True)
     assert result.score.shape == (128, 256) and np.isfinite(result.score).all()
+    assert_varies(result.maps['raw_score'], result.score)
     executor.close()

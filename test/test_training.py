@@ -2,17 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """CPU smoke tests of the trainers, resume, bundles and calibration on a tiny synthetic world."""
 
-import argparse
 import json
 
 import numpy as np
-from pixel_anomaly_ros import synthetic
 from pixel_anomaly_ros.bundle import load_bundle
+from pixel_anomaly_ros.cli import build_parser
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.presets import preset_spec
+from pixel_anomaly_ros.synthetic.writer import generate
 from pixel_anomaly_ros.training import data as tdata
 from pixel_anomaly_ros.training import trainers
-from pixel_anomaly_ros.training.cli import add_train_parsers
 from pixel_anomaly_ros.training.loop import preset_at_size, TrainConfig
 import pytest
 import yaml
@@ -21,8 +20,7 @@ import yaml
 @pytest.fixture(scope='module')
 def world(tmp_path_factory):
     out = tmp_path_factory.mktemp('world') / 'w'
-    synthetic.generate(out, seed=0, train=4, val=2, anomalies=3, size=(128, 256),
-                       progress=False)
+    generate(out, seed=0, train=4, val=2, anomalies=3, size=(128, 256), progress=False)
     return out
 
 
@@ -128,8 +126,7 @@ def test_pebal_from_segmentation_bundle_and_calibrate(light, world, tmp_path):
     assert after['head.conv_cls.weight'].shape[0] == 20
     assert np.array_equal(before['conv_sub1.0.conv.weight'].numpy(),
                           after['conv_sub1.0.conv.weight'].numpy())
-    parser = argparse.ArgumentParser()
-    add_train_parsers(parser.add_subparsers(dest='command'))
+    parser = build_parser()
     args = parser.parse_args(['calibrate', '--bundle', str(out), '--data', str(world),
                               '--quiet'])
     assert args.func(args) == 0
@@ -140,7 +137,7 @@ def test_pebal_from_segmentation_bundle_and_calibrate(light, world, tmp_path):
 
 
 def test_calibrate_synboost_weights(light, world, tmp_path):
-    from pixel_anomaly_ros.training.calibrate import calibrate, weight_grid
+    from pixel_anomaly_ros.training.score_calibration import calibrate, weight_grid
     assert len(weight_grid(0.25)) == 35
     result = calibrate(str(light[0]), str(world), out=str(tmp_path / 'cal'), progress=False)
     doc = yaml.safe_load((tmp_path / 'cal' / 'bundle.yaml').read_text())
@@ -151,8 +148,7 @@ def test_calibrate_synboost_weights(light, world, tmp_path):
 
 
 def test_cli_help_and_parsing(capsys):
-    parser = argparse.ArgumentParser(prog='pixel-anomaly')
-    add_train_parsers(parser.add_subparsers(dest='command'))
+    parser = build_parser()
     for argv in (['train', '--help'], ['train', 'pebal', '--help'], ['calibrate', '--help']):
         with pytest.raises(SystemExit):
             parser.parse_args(argv)

@@ -1,16 +1,15 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Semantic colours, heatmap, overlay and resizing helpers."""
+"""Semantic colours, heatmap and overlay."""
 
 import subprocess
 import sys
 import tracemalloc
 
-import cv2
 import numpy as np
 from pixel_anomaly_ros.visualisation import (
     CITYSCAPES_CLASSES, CITYSCAPES_PALETTE, colour_train_ids, heatmap_bgr, overlay_bgr,
-    palette_lut, quantise_score, resize_linear, resize_nearest)
+    palette_lut, quantise_score)
 import pytest
 
 # matplotlib's inferno at 0, 128/255 and 1, as RGB
@@ -127,25 +126,6 @@ def test_out_arrays_avoid_allocations():
     assert _peak_numpy_bytes(lambda: quantise_score(score, out=levels)) < 10_000
     # only the (H, W) uint8 levels are allocated, a third of the output
     assert _peak_numpy_bytes(lambda: heatmap_bgr(score, out=out)) < ids.size + 10_000
-
-
-def test_resize_helpers():
-    ids = np.arange(12, dtype=np.uint8).reshape(3, 4)
-    assert resize_nearest(ids, 4, 3) is ids
-    np.testing.assert_array_equal(resize_nearest(ids, 8, 6), ids.repeat(2, 0).repeat(2, 1))
-    mask = ids % 2 == 0
-    big = resize_nearest(mask, 8, 6)
-    assert big.dtype == np.bool_ and big.sum() == 4 * mask.sum()
-    out = np.empty((6, 8), bool)
-    assert resize_nearest(mask, 8, 6, out=out) is out
-    np.testing.assert_array_equal(out, big)
-    score = np.full((3, 4), 0.25, np.float32)
-    resized = resize_linear(score, 40, 30)
-    assert resized.shape == (30, 40) and np.allclose(resized, 0.25)
-    image = _image()
-    out = np.empty((12, 16, 3), np.uint8)
-    assert resize_linear(image, 16, 12, out=out) is out
-    np.testing.assert_array_equal(out, cv2.resize(image, (16, 12)))
 
 
 def test_module_does_not_import_ros():

@@ -3,12 +3,14 @@
 """
 Read and write rosbag2 image bags (MCAP or sqlite3) with ``rosbags``; no ROS install needed.
 
-Images travel as ``sensor_msgs/msg/Image`` (any encoding ``rosbags-image`` knows: ``rgb8``,
-``bgr8``, ``mono8``, ``rgba8``, ``bgra8``, ``16UC1``, ``32FC1``, ...) or
-``sensor_msgs/msg/CompressedImage`` (``jpeg``/``png``, format string as written by
-image_transport: ``"<encoding>; <jpeg|png> compressed <bgr8|mono8|...>"``). Frames are keyed by
-their header stamp, not the bag's receive time. Bags are written into a hidden temporary sibling
-directory and renamed into place when complete, so a failure never leaves a half-written bag.
+Images travel as ``sensor_msgs/msg/Image`` or ``sensor_msgs/msg/CompressedImage`` (``jpeg``/
+``png``, format string as written by image_transport: ``"<encoding>; <jpeg|png> compressed
+<bgr8|mono8|...>"``). Every pixel is decoded and encoded by :mod:`pixel_anomaly_ros.imaging`,
+the codec of the node: a camera image read as ``rgb8`` is the array the node would process; read
+without a target encoding, a message keeps its native values (mono8 labels, 32FC1 scores).
+Frames are keyed by their header stamp, not the bag's receive time. Bags are written into a
+hidden temporary sibling directory and renamed into place when complete, so a failure never
+leaves a half-written bag.
 """
 
 from dataclasses import dataclass
@@ -16,13 +18,13 @@ import logging
 import os
 from pathlib import Path
 import shutil
-import sys
 import tempfile
 from typing import Iterable, Iterator, Sequence
 
-import cv2
 import numpy as np
-from rosbags.image.image import convert_color, ImageError, to_cvtype
+from pixel_anomaly_ros.errors import PixelAnomalyError
+from pixel_anomaly_ros.imaging import (compress, COMPRESSIONS, decode_image, image_fields,
+                                       ImageError, infer_encoding, ns_to_stamp, stamp_to_ns)
 from rosbags.rosbag2 import Reader, StoragePlugin, Writer
 from rosbags.typesys import get_typestore, Stores
 from tqdm import tqdm
@@ -33,7 +35,6 @@ IMAGE = 'sensor_msgs/msg/Image'
 COMPRESSED_IMAGE = 'sensor_msgs/msg/CompressedImage'
 IMAGE_TYPES = (IMAGE, COMPRESSED_IMAGE)
 STORAGES = {'mcap': StoragePlugin.MCAP, 'sqlite3': StoragePlugin.SQLITE3}
-COMPRESSIONS = ('jpeg', 'png')
 
 # The message definitions of sensor_msgs/Image and CompressedImage are the same in every ROS 2
 # distribution; Kilted matches the rclpy wheels this package is tested with.
@@ -44,7 +45,7 @@ _Image = TYPESTORE.types[IMAGE]
 _CompressedImage = TYPESTORE.types[COMPRESSED_IMAGE]
 
 
-class BagError(ValueError):
+class BagError(PixelAnomalyError, ValueError):
     """A bag, topic or image message that cannot be read or written."""
 
 
@@ -81,170 +82,37 @@ def storage_for(path: str | os.PathLike, storage: str | None = None) -> str:
     return storage
 
 
-def stamp_to_ns(header) -> int:
-    """
-    Return a ``std_msgs/Header`` stamp in nanoseconds.
-
-    :param header: message header with ``stamp.sec`` and ``stamp.nanosec``.
-    :return: nanoseconds since the epoch.
-    """
-    return int(header.stamp.sec) * 1_000_000_000 + int(header.stamp.nanosec)
-
-
 def _make_header(stamp_ns: int, frame_id: str):
-    sec, nanosec = divmod(int(stamp_ns), 1_000_000_000)
+    sec, nanosec = ns_to_stamp(stamp_ns)
     return _Header(stamp=_Time(sec=sec, nanosec=nanosec), frame_id=frame_id)
 
 
-def _encoding_info(encoding: str) -> tuple[np.dtype, int]:
-    try:
-        _, _, typestr, channels = to_cvtype(encoding)
-    except ImageError as err:
-        raise BagError(f'unsupported image encoding {encoding!r}: {err}') from None
-    return np.dtype(typestr), channels
-
-
-def infer_encoding(image: np.ndarray) -> str:
-    """
-    Return the natural ROS encoding of an array.
-
-    (H, W) uint8 → ``mono8``, uint16 → ``mono16``, other dtypes → ``<depth>C1`` (``32FC1``);
-    (H, W, 3) uint8 → ``rgb8``; (H, W, 4) uint8 → ``rgba8``; others → ``<depth>C<n>``.
-
-    :param image: (H, W) or (H, W, C) array.
-    :return: the encoding name.
-    :raises BagError: for arrays of another rank or dtype.
-    """
-    depths = {'uint8': '8U', 'int8': '8S', 'uint16': '16U', 'int16': '16S', 'int32': '32S',
-              'float32': '32F', 'float64': '64F'}
-    if image.ndim not in (2, 3) or image.dtype.name not in depths:
-        raise BagError(f'cannot store a {image.dtype} array of shape {image.shape} as an image')
-    channels = 1 if image.ndim == 2 else image.shape[2]
-    named = {('uint8', 1): 'mono8', ('uint16', 1): 'mono16', ('uint8', 3): 'rgb8',
-             ('uint8', 4): 'rgba8'}
-    return named.get((image.dtype.name, channels), f'{depths[image.dtype.name]}C{channels}')
-
-
-def _check_encoding(image: np.ndarray, encoding: str) -> None:
-    dtype, channels = _encoding_info(encoding)
-    actual = 1 if image.ndim == 2 else image.shape[-1]
-    if image.ndim not in (2, 3) or image.dtype != dtype or actual != channels:
-        raise BagError(f'a {image.dtype} array of shape {image.shape} does not match encoding '
-                       f'{encoding!r} ({dtype}, {channels} channel(s))')
-
-
 def image_message(image: np.ndarray, stamp_ns: int, encoding: str | None = None,
-                  frame_id: str = ''):
+                  frame_id: str = '', compression: str | None = None, jpeg_quality: int = 95):
     """
-    Build a ``sensor_msgs/msg/Image`` (rosbags typestore class) from an array.
+    Build a ``sensor_msgs/msg/Image`` or ``CompressedImage`` (rosbags class) from an array.
 
-    :param image: (H, W) or (H, W, C) array.
-    :param stamp_ns: header stamp in nanoseconds.
-    :param encoding: ROS encoding; ``None`` infers it with :func:`infer_encoding`.
-    :param frame_id: header frame id.
-    :return: the message.
-    :raises BagError: when the array does not match the encoding.
-    """
-    encoding = encoding or infer_encoding(image)
-    _check_encoding(image, encoding)
-    native = np.ascontiguousarray(image, dtype=image.dtype.newbyteorder('='))
-    height, width = native.shape[:2]
-    return _Image(header=_make_header(stamp_ns, frame_id), height=height, width=width,
-                  encoding=encoding, is_bigendian=int(sys.byteorder == 'big'),
-                  step=native.strides[0], data=native.reshape(-1).view(np.uint8))
-
-
-def compressed_image_message(image: np.ndarray, stamp_ns: int, compression: str = 'jpeg',
-                             encoding: str | None = None, frame_id: str = '',
-                             jpeg_quality: int = 95):
-    """
-    Build a ``sensor_msgs/msg/CompressedImage`` (rosbags typestore class) from an array.
-
-    Colour images are stored as BGR, as image_transport does; the format string records the
+    Compressed colour is stored as BGR, as image_transport does; the format string names the
     original encoding so that reading restores it (``"rgb8; jpeg compressed bgr8"``).
 
-    :param image: (H, W) uint8/uint16 or (H, W, 3|4) uint8 array.
+    :param image: (H, W) or (H, W, C) array; compressed: 8-bit (PNG also 16-bit) grey or colour.
     :param stamp_ns: header stamp in nanoseconds.
-    :param compression: ``'jpeg'`` (lossy) or ``'png'`` (lossless).
-    :param encoding: ROS encoding of ``image``; ``None`` infers it.
+    :param encoding: ROS encoding of ``image``; ``None`` infers it (``imaging.infer_encoding``).
     :param frame_id: header frame id.
+    :param compression: ``None`` (raw Image), ``'jpeg'`` (lossy) or ``'png'`` (lossless).
     :param jpeg_quality: JPEG quality, 0-100.
     :return: the message.
-    :raises BagError: for an unknown compression or an image it cannot hold.
+    :raises BagError: for an unknown compression or an array that does not fit the encoding.
     """
-    if compression not in COMPRESSIONS:
-        raise BagError(f'unknown compression {compression!r}: expected one of {COMPRESSIONS}')
-    encoding = encoding or infer_encoding(image)
-    _check_encoding(image, encoding)
-    dtype, channels = _encoding_info(encoding)
-    if channels == 1 and (dtype == np.uint8 or (dtype == np.uint16 and compression == 'png')):
-        stored = 'mono8' if dtype == np.uint8 else 'mono16'
-    elif channels in (3, 4) and dtype == np.uint8:
-        stored = 'bgra8' if channels == 4 and compression == 'png' else 'bgr8'
-    else:
-        raise BagError(f'cannot {compression}-compress a {encoding!r} image')
-    data = convert_color(image, encoding, stored)
-    params = [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)] if compression == 'jpeg' else []
-    ok, buffer = cv2.imencode('.jpg' if compression == 'jpeg' else '.png', data, params)
-    if not ok:
-        raise BagError(f'OpenCV could not {compression}-encode a {encoding!r} image')
-    return _CompressedImage(header=_make_header(stamp_ns, frame_id),
-                            format=f'{encoding}; {compression} compressed {stored}',
-                            data=buffer.reshape(-1))
-
-
-def _decode_raw(msg) -> tuple[np.ndarray, str]:
-    dtype, channels = _encoding_info(msg.encoding)
-    row_bytes = msg.width * channels * dtype.itemsize
-    if msg.step < row_bytes or len(msg.data) < msg.height * msg.step:
-        raise BagError(f'{msg.encoding} image of {msg.width}x{msg.height} has step {msg.step} '
-                       f'and {len(msg.data)} bytes; expected step >= {row_bytes} and '
-                       f'{msg.height} rows of it')
-    rows = np.asarray(msg.data, np.uint8)[:msg.height * msg.step].reshape(msg.height, msg.step)
-    wire = dtype.newbyteorder('>' if msg.is_bigendian else '<')
-    pixels = np.ascontiguousarray(rows[:, :row_bytes]).view(wire).astype(dtype)
-    shape = (msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels)
-    return pixels.reshape(shape), msg.encoding
-
-
-def _decode_compressed(msg) -> tuple[np.ndarray, str]:
-    image = cv2.imdecode(np.asarray(msg.data, np.uint8), cv2.IMREAD_UNCHANGED)
-    if image is None:
-        raise BagError(f'cannot decode CompressedImage of format {msg.format!r}')
-    if image.ndim == 2:
-        decoded = 'mono16' if image.dtype == np.uint16 else 'mono8'
-    else:
-        decoded = 'bgra8' if image.shape[2] == 4 else 'bgr8'
-    # Restore the encoding named by the format string ("rgb8; jpeg compressed bgr8") when it
-    # holds the same dtype and channel count; otherwise keep what the codec produced.
-    original = msg.format.split(';')[0].strip() if ';' in msg.format else decoded
+    header = _make_header(stamp_ns, frame_id)
     try:
-        dtype, channels = _encoding_info(original)
-    except BagError:
-        return image, decoded
-    if dtype != image.dtype or channels != (1 if image.ndim == 2 else image.shape[2]):
-        return image, decoded
-    return convert_color(image, decoded, original), original
-
-
-def decode_image(msg, encoding: str | None = None) -> tuple[np.ndarray, str]:
-    """
-    Decode an Image or CompressedImage message (rosbags or rclpy) into an array.
-
-    :param msg: ``sensor_msgs/msg/Image`` or ``sensor_msgs/msg/CompressedImage``.
-    :param encoding: convert to this encoding (e.g. ``'rgb8'``); ``None`` keeps the message's
-        own encoding (a compressed image gets the encoding its format string names).
-    :return: the (H, W) or (H, W, C) array (writable, native byte order) and its encoding.
-    :raises BagError: for an unsupported encoding, a malformed message or an impossible
-        conversion.
-    """
-    image, source = _decode_compressed(msg) if hasattr(msg, 'format') else _decode_raw(msg)
-    if encoding is not None and encoding != source:
-        try:
-            image = convert_color(image, source, encoding)
-        except ImageError as err:
-            raise BagError(f'cannot convert a {source!r} image to {encoding!r}: {err}') from None
-    return (image if image.flags.writeable else image.copy()), encoding or source
+        if compression is None:
+            return _Image(header=header, **image_fields(image, encoding)._asdict())
+        fmt, stream = compress(image, encoding or infer_encoding(image), compression,
+                               jpeg_quality)
+    except ValueError as err:
+        raise BagError(str(err)) from None
+    return _CompressedImage(header=header, format=fmt, data=stream)
 
 
 def _open_reader(path: str | os.PathLike) -> Reader:
@@ -294,7 +162,8 @@ def read_images(path: str | os.PathLike, topic: str,
 
     :param path: rosbag2 directory, or a ``.mcap``/``.db3`` file.
     :param topic: an Image or CompressedImage topic.
-    :param encoding: convert every image to this encoding; ``None`` keeps each message's own.
+    :param encoding: ``'rgb8'`` decodes every image as the node does
+        (:func:`~pixel_anomaly_ros.imaging.decode_image`); ``None`` keeps each message's own.
     :return: an iterator of :class:`ImageFrame`.
     :raises BagError: for a missing bag or topic, or an undecodable message.
     """
@@ -308,11 +177,12 @@ def read_images(path: str | os.PathLike, topic: str,
 
 
 def _to_frame(topic: str, msg, encoding: str | None) -> ImageFrame:
-    stamp = stamp_to_ns(msg.header)
+    stamp = stamp_to_ns(msg.header.stamp)
     try:
         image, encoding = decode_image(msg, encoding)
-    except BagError as err:
+    except ImageError as err:
         raise BagError(f'{topic} at stamp {stamp}: {err}') from None
+    image = image if image.flags.writeable else image.copy()  # a view of the raw bag bytes
     return ImageFrame(topic, stamp, msg.header.frame_id, encoding, image)
 
 
@@ -393,7 +263,7 @@ class AlignedBag:
     def _read_stamps(self) -> list[np.ndarray]:
         stamps = {topic: [] for topic in self.topics}
         for topic, msg in self._messages():
-            stamps[topic].append(stamp_to_ns(msg.header))
+            stamps[topic].append(stamp_to_ns(msg.header.stamp))
         return [np.asarray(stamps[topic], np.int64) for topic in self.topics]
 
     def _messages(self) -> Iterator[tuple[str, object]]:
@@ -505,10 +375,7 @@ class BagWriter:
         """
         if self._writer is None:
             raise BagError('BagWriter is not open; use it as a context manager')
-        if compression is None:
-            msg = image_message(image, stamp_ns, encoding, frame_id)
-        else:
-            msg = compressed_image_message(image, stamp_ns, compression, encoding, frame_id)
+        msg = image_message(image, stamp_ns, encoding, frame_id, compression)
         connection = self._connections.get(topic)
         if connection is None:
             connection = self._writer.add_connection(topic, msg.__msgtype__, typestore=TYPESTORE)

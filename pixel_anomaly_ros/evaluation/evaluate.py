@@ -39,14 +39,17 @@ import cv2
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle, load_bundle
 from pixel_anomaly_ros.evaluation.components import ComponentEvaluator, TRACK_SIZES
-from pixel_anomaly_ros.evaluation.datasets import FileDataset, open_dataset, Sample
+from pixel_anomaly_ros.evaluation.datasets import open_dataset
+from pixel_anomaly_ros.evaluation.datasets.files import FileDataset
+from pixel_anomaly_ros.evaluation.datasets.samples import Sample
 from pixel_anomaly_ros.evaluation.metrics import (BinnedPixelMetrics, DEFAULT_BINS,
-                                                  ExactPixelMetrics, PixelCurve, PixelMetrics,
-                                                  SemanticConfusion)
+                                                  ExactPixelMetrics, PixelCurve, PixelMetrics)
 from pixel_anomaly_ros.evaluation.report import (check_output_dir, EvaluationResult, Example,
                                                  write_report)
+from pixel_anomaly_ros.evaluation.semantic_metrics import SemanticConfusion
 from pixel_anomaly_ros.pipelines import create_pipeline
-from pixel_anomaly_ros.pipelines.graphs import BASELINE_OUTPUTS
+from pixel_anomaly_ros.resizing import resize_linear, resize_nearest
+from pixel_anomaly_ros.stages.graph_io import BASELINE_OUTPUTS
 from tqdm import tqdm
 
 #: Key of the bundle's own score among the methods.
@@ -82,18 +85,6 @@ def _unsquash_metrics(m: PixelMetrics) -> PixelMetrics:
                            fpr=curve.fpr, precision=curve.precision)
     return replace(m, best_f1_threshold=_unsquash(m.best_f1_threshold),
                    tpr95_threshold=_unsquash(m.tpr95_threshold), curve=curve)
-
-
-def _resize_linear(score: np.ndarray, shape) -> np.ndarray:
-    if score.shape == tuple(shape):
-        return score
-    return cv2.resize(score, (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
-
-
-def _resize_nearest(array: np.ndarray, shape) -> np.ndarray:
-    if array.shape[:2] == tuple(shape):
-        return array
-    return cv2.resize(array, (shape[1], shape[0]), interpolation=cv2.INTER_NEAREST)
 
 
 def example_positions(total: Optional[int], count: int) -> List[int]:
@@ -191,7 +182,7 @@ class Evaluator:
         for method in self.methods[1:]:
             if baselines is None or method not in baselines:
                 raise ValueError(f'frame {name}: baseline map {method!r} is missing')
-            value = _resize_linear(np.asarray(baselines[method], np.float32), label.shape)
+            value = resize_linear(np.asarray(baselines[method], np.float32), label.shape)
             if self.binned and method not in _UNIT_RANGE:
                 value = _squash(value)
             self._pixel[method].update(value, label)
@@ -203,7 +194,7 @@ class Evaluator:
         if train_ids is not None and semantic is not None:
             if self._semantic is None:
                 self._semantic = SemanticConfusion(self.num_classes)
-            self._semantic.update(_resize_nearest(train_ids, semantic.shape), semantic)
+            self._semantic.update(resize_nearest(train_ids, semantic.shape), semantic)
         if timings_ms:
             self.add_timings(timings_ms)
         if position in self._example_positions:
@@ -227,9 +218,9 @@ class Evaluator:
             image = np.zeros((h, w, 3), np.uint8)
         return Example(name=name,
                        image=cv2.resize(image, size[::-1], interpolation=cv2.INTER_AREA),
-                       label=_resize_nearest(label, size),
-                       score=_resize_linear(score, size),
-                       mask=_resize_nearest(mask.view(np.uint8), size).astype(bool))
+                       label=resize_nearest(label, size),
+                       score=resize_linear(score, size),
+                       mask=resize_nearest(mask, size))
 
     def finish(self, title: str, info: Dict[str, object]) -> EvaluationResult:
         """

@@ -29,8 +29,10 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 from pixel_anomaly_ros import visualisation
+from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.evaluation.components import ComponentMetrics
-from pixel_anomaly_ros.evaluation.metrics import PixelMetrics, SemanticMetrics
+from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
+from pixel_anomaly_ros.evaluation.semantic_metrics import SemanticMetrics
 
 METRICS_FILE = 'metrics.json'
 REPORT_FILE = 'report.md'
@@ -50,7 +52,7 @@ _LABEL_LUT[0] = (90, 90, 90)
 _LABEL_LUT[1] = (255, 120, 0)
 
 
-class ReportError(ValueError):
+class ReportError(PixelAnomalyError, ValueError):
     """The report directory cannot be written (e.g. it exists and is not a report)."""
 
 

@@ -120,7 +120,7 @@ class SemanticEncoder(nn.Module):
         return outputs
 
 
-class SPADE(nn.Module):
+class SPADEInstanceNorm(nn.Module):
     """SPADE with parameter-free instance norm (no affine, eps 1e-5) and 3x3 convolutions."""
 
     def __init__(self, norm_nc: int, label_nc: int = 19, hidden: int = 128) -> None:
@@ -166,10 +166,10 @@ class SPADEDecoderLayer(nn.Module):
         :param hidden: SPADE hidden width.
         """
         super().__init__()
-        self.norm1 = SPADE(nc, label_nc, hidden)
+        self.norm1 = SPADEInstanceNorm(nc, label_nc, hidden)
         self.selu1 = nn.SELU()
         self.conv = nn.Conv2d(nc, nc, kernel_size=3, padding=1)
-        self.norm2 = SPADE(nc, label_nc, hidden)
+        self.norm2 = SPADEInstanceNorm(nc, label_nc, hidden)
         self.selu2 = nn.SELU()
 
     def forward(self, x: torch.Tensor, segmap: torch.Tensor) -> torch.Tensor:

@@ -188,7 +188,7 @@ def fold_spectral_norm(module: nn.Module) -> nn.Module:
     return module
 
 
-class SPADE(nn.Module):
+class SPADEBatchNorm(nn.Module):
     """Spatially-adaptive normalisation: param-free BatchNorm modulated by the semantic map."""
 
     def __init__(self, norm_channels: int, label_channels: int, hidden_channels: int = 128,
@@ -253,10 +253,10 @@ class SPADEResnetBlock(nn.Module):
         self.conv_1 = _conv(middle, out_channels, 3, True, spectral_norm)
         if self.learned_shortcut:
             self.conv_s = _conv(in_channels, out_channels, 1, False, spectral_norm)
-        self.norm_0 = SPADE(in_channels, label_channels, hidden_channels)
-        self.norm_1 = SPADE(middle, label_channels, hidden_channels)
+        self.norm_0 = SPADEBatchNorm(in_channels, label_channels, hidden_channels)
+        self.norm_1 = SPADEBatchNorm(middle, label_channels, hidden_channels)
         if self.learned_shortcut:
-            self.norm_s = SPADE(in_channels, label_channels, hidden_channels)
+            self.norm_s = SPADEBatchNorm(in_channels, label_channels, hidden_channels)
 
     def forward(self, x: torch.Tensor, seg: torch.Tensor) -> torch.Tensor:
         """

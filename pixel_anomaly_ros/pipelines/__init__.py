@@ -2,8 +2,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Anomaly pipelines: numpy image in, :class:`AnomalyResult` out; no ROS below this line."""
 
-from typing import Optional
-
 from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.pipelines.base import AnomalyPipeline
 from pixel_anomaly_ros.pipelines.pebal import PEBAL
@@ -29,22 +27,20 @@ def pipeline_for(bundle: Bundle, executor: Executor) -> AnomalyPipeline:
 
 
 def create_pipeline(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
-                    precision: str = 'fp32', compile_mode: Optional[str] = None,
-                    baselines: bool = False) -> AnomalyPipeline:
+                    precision: str = 'fp32', **options) -> AnomalyPipeline:
     """
     Build the pipeline of a bundle on a backend.
 
     :param bundle: a loaded bundle.
-    :param backend: executor backend (see :data:`pixel_anomaly_ros.runtime.BACKENDS`).
+    :param backend: executor backend (see :data:`pixel_anomaly_ros.runtime.BACKEND_CHOICES`).
     :param device: ``cpu`` or ``cuda[:N]``.
     :param precision: ``fp32``, ``fp16`` or ``int8`` (tensorrt; onnxruntime on the CPU).
-    :param compile_mode: torch backend only: ``inductor`` or ``torch_tensorrt``.
-    :param baselines: torch backend only, for evaluation: every result's ``maps`` also holds
-        the baseline scores of the same segmentation pass (``baseline_max_softmax``,
+    :param options: backend options, e.g. for torch ``compile_mode`` (``inductor`` or
+        ``torch_tensorrt``) and, for evaluation, ``baselines``: every result's ``maps`` also
+        holds the baseline scores of the same segmentation pass (``baseline_max_softmax``,
         ``baseline_max_logit``, ``baseline_entropy``, ``baseline_energy``; network
         resolution, higher = more anomalous).
     :return: the ready pipeline.
-    :raises BackendError: for an unusable backend, or baselines on another backend.
+    :raises BackendError: for an unusable backend, or an option the backend does not have.
     """
-    return pipeline_for(bundle, create_executor(bundle, backend, device, precision,
-                                                compile_mode, baselines))
+    return pipeline_for(bundle, create_executor(bundle, backend, device, precision, **options))

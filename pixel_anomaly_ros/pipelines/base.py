@@ -10,12 +10,12 @@ thresholds it. Both are timed like the network stages.
 
 from typing import Dict, Optional, Tuple
 
-import cv2
 import numpy as np
 
 from pixel_anomaly_ros.bundle import BundleSpec, ENSEMBLE_TERMS
 from pixel_anomaly_ros.pipelines.result import AnomalyResult
 from pixel_anomaly_ros.pipelines.timing import StageTimer
+from pixel_anomaly_ros.resizing import resize_linear, resize_nearest
 from pixel_anomaly_ros.runtime.base import Executor
 
 
@@ -83,17 +83,15 @@ class AnomalyPipeline:
         raw_score, train_ids, maps = self._infer(timer, return_maps)
         with timer.stage('postprocess'):
             score = self._calibrate(self.executor.to_numpy(raw_score)[0, 0])
-            score = _resize(score, out_h, out_w, cv2.INTER_LINEAR)
-            ids = _resize(self.executor.to_numpy(train_ids)[0, 0], out_h, out_w,
-                          cv2.INTER_NEAREST)
+            score = resize_linear(score, (out_h, out_w))
+            ids = resize_nearest(self.executor.to_numpy(train_ids)[0, 0], (out_h, out_w))
             mask = score >= self.threshold
         return AnomalyResult(score=score, mask=mask, train_ids=ids,
                              timings_ms=timer.timings_ms, maps=maps)
 
     def _preprocess(self, image: np.ndarray) -> None:
         h, w = self.network_size
-        if image.shape[:2] != (h, w):
-            image = cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+        image = resize_linear(image, (h, w))
         # One pass: HWC uint8 -> CHW float32 into the buffer the executor already wraps.
         np.copyto(self._input[0], image.transpose(2, 0, 1), casting='unsafe')
 
@@ -116,9 +114,3 @@ class AnomalyPipeline:
     def _input_image(self):
         """Return the pre-processed input as a backend value (zero-copy on the CPU)."""
         return self.executor.from_numpy(self._input)
-
-
-def _resize(array: np.ndarray, height: int, width: int, interpolation: int) -> np.ndarray:
-    if array.shape == (height, width):
-        return array
-    return cv2.resize(array, (width, height), interpolation=interpolation)

@@ -17,10 +17,10 @@ from typing import List, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
 from pixel_anomaly_ros.bundle import BundleError, load_bundle
+from pixel_anomaly_ros.imaging import (check_stamp, compressed_to_rgb, image_to_rgb, ImageError,
+                                       stamp_to_ns)
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.ros import diagnostics
-from pixel_anomaly_ros.ros.conversions import (check_stamp, compressed_to_rgb, image_to_rgb,
-                                               ImageError, stamp_to_ns)
 from pixel_anomaly_ros.ros.frame_statistics import NodeStatistics
 from pixel_anomaly_ros.ros.latest_frame import LatestFrameSlot
 from pixel_anomaly_ros.ros.outputs import OutputTopics
@@ -251,7 +251,8 @@ class DetectorNode(LifecycleNode):
                               '--ros-args -p bundle:=models/demo_light')
         self.bundle = load_bundle(path)
         self.pipeline = create_pipeline(self.bundle, get('backend').value, _device(get),
-                                        get('precision').value, get('compile').value or None)
+                                        get('precision').value,
+                                        compile_mode=get('compile').value or None)
         for name in ('anomaly.threshold', 'anomaly.ensemble_weights'):
             reason = self._apply(name, get(name).value)
             if reason:

@@ -38,20 +38,25 @@ def assess(now: Snapshot, before: Optional[Snapshot], thresholds: Thresholds, ac
     Decide the level and message of the status.
 
     :param now: the current snapshot.
-    :param before: the snapshot of the previous report (to see what is new), or ``None``.
+    :param before: the snapshot of the previous report (to see what is new), or ``None``
+        for the first report (then every failure and rejection is new).
     :param thresholds: the limits.
     :param active: whether the node is in the active lifecycle state.
-    :param seconds_active: time since activation.
+    :param seconds_active: time since activation; the input timeout counts from the later of
+        activation and the last frame.
     :return: (level, message).
     """
     if not active:
         return OK, 'inactive'
     timeout = thresholds.input_timeout_s
-    waited = now.seconds_since_input if now.seconds_since_input is not None else seconds_active
+    waited = seconds_active if now.seconds_since_input is None else min(
+        now.seconds_since_input, seconds_active)
     if timeout > 0 and waited > timeout:
         return ERROR, f'no input image for {waited:.1f} s'
-    if before is not None and now.failed > before.failed:
-        return ERROR, f'{now.failed - before.failed} frame(s) failed: {now.last_error}'
+    failed_before, rejected_before = (0, 0) if before is None else (before.failed,
+                                                                    before.rejected)
+    if now.failed > failed_before:
+        return ERROR, f'{now.failed - failed_before} frame(s) failed: {now.last_error}'
     problems = []
     processing = now.timings_ms.get('processing')
     if thresholds.latency_budget_ms > 0 and processing and \
@@ -62,8 +67,8 @@ def assess(now: Snapshot, before: Optional[Snapshot], thresholds: Thresholds, ac
             now.output_rate_hz < thresholds.min_rate_hz:
         problems.append(f'output rate {now.output_rate_hz:.1f} Hz below '
                         f'{thresholds.min_rate_hz:.1f} Hz')
-    if before is not None and now.rejected > before.rejected:
-        problems.append(f'{now.rejected - before.rejected} frame(s) rejected: {now.last_error}')
+    if now.rejected > rejected_before:
+        problems.append(f'{now.rejected - rejected_before} frame(s) rejected: {now.last_error}')
     if problems:
         return WARN, '; '.join(problems)
     return OK, 'running'

@@ -51,6 +51,7 @@ class NodeStatistics:
         self._inputs: Deque[float] = deque()
         self._outputs: Deque[float] = deque()
         self._rejected = Counter()
+        self._last_input: Optional[float] = None
         self.received = self.processed = self.failed = 0
         self.last_error = ''
 
@@ -58,7 +59,7 @@ class NodeStatistics:
         """Count an incoming message."""
         with self._lock:
             self.received += 1
-            self._stamp(self._inputs)
+            self._last_input = self._stamp(self._inputs)
 
     def frame_rejected(self, reason: str, message: str) -> None:
         """
@@ -113,14 +114,16 @@ class NodeStatistics:
                 rejected_by_reason=dict(self._rejected),
                 input_rate_hz=self._rate(self._inputs, now),
                 output_rate_hz=self._rate(self._outputs, now),
-                seconds_since_input=(now - self._inputs[-1]) if self._inputs else None,
+                seconds_since_input=(None if self._last_input is None
+                                     else now - self._last_input),
                 last_error=self.last_error, timings_ms=timings)
 
-    def _stamp(self, times: Deque[float]) -> None:
+    def _stamp(self, times: Deque[float]) -> float:
         now = time.monotonic()
         times.append(now)
         while times and now - times[0] > self._rate_window_s:
             times.popleft()
+        return now
 
     def _rate(self, times: Deque[float], now: float) -> float:
         while times and now - times[0] > self._rate_window_s:

@@ -18,6 +18,7 @@ from typing import Callable, Dict, List, Tuple
 import numpy as np
 from pixel_anomaly_ros import visualisation
 from pixel_anomaly_ros.pipelines.result import AnomalyResult
+from pixel_anomaly_ros.resizing import resize_linear
 from pixel_anomaly_ros.ros.conversions import numpy_to_image
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import Image
@@ -93,8 +94,7 @@ class OutputTopics:
             return visualisation.colour_train_ids(result.train_ids, out=out)
         if topic == 'anomaly/heatmap':
             return visualisation.heatmap_bgr(result.score, out=out)
-        height, width = result.score.shape
-        camera = visualisation.resize_linear(image_rgb, width, height)
+        camera = resize_linear(image_rgb, result.score.shape)
         # The heatmap topic is rendered (and already copied into its message) before the
         # overlay; reuse it, the blend may then overwrite it.
         heat = self._buffer('anomaly/heatmap', result.score.shape)

@@ -7,12 +7,13 @@ Parameters in :data:`RUNTIME_PARAMETERS` apply immediately (and invalid values a
 a reason); the others are read at ``configure`` and are refused while the node is configured.
 """
 
+from pixel_anomaly_ros.runtime import BACKEND_CHOICES
 from rcl_interfaces.msg import ParameterDescriptor
 
 #: name -> (default, description)
 PARAMETERS = {
     'bundle': ('', 'model bundle directory (bundle.yaml, weights, ONNX graphs)'),
-    'backend': ('auto', 'auto, tensorrt, onnxruntime or torch; auto picks the fastest here'),
+    'backend': ('auto', ', '.join(BACKEND_CHOICES) + '; auto picks the fastest here'),
     'device': ('auto', 'auto, cpu or cuda[:N]'),
     'precision': ('fp16', 'fp32, fp16 (CUDA) or int8 (tensorrt; onnxruntime on the CPU); auto '
                   'falls back to what runs'),

@@ -1,100 +1,116 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""Inference backends behind one interface; heavy imports happen inside the chosen backend."""
+"""
+Inference backends behind one interface, chosen from a registry.
 
+A backend is one executor module plus one entry in :data:`BACKENDS`. The module defines
+``EXECUTOR``, a subclass of :class:`~pixel_anomaly_ros.runtime.base.Executor` that implements
+``for_bundle`` (build it for a bundle) and ``auto_choice`` (whether ``auto`` may pick it); its
+heavy imports happen only when the backend is used. The command line, the node's parameter
+texts and ``auto`` all read the registry, so nothing else changes when a backend is added.
+"""
+
+import importlib
 import logging
-from typing import Optional, Tuple
+from typing import Tuple, Type
 
 from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
 
-BACKENDS = ('auto', 'torch', 'onnxruntime', 'tensorrt')
+#: Backend name -> module of its executor, in the order ``auto`` prefers them on each device.
+BACKENDS = {
+    'tensorrt': 'pixel_anomaly_ros.runtime.tensorrt_executor',
+    'onnxruntime': 'pixel_anomaly_ros.runtime.onnxruntime_executor',
+    'torch': 'pixel_anomaly_ros.runtime.torch_executor',
+}
+#: What ``backend`` accepts: ``auto`` and every registered backend.
+BACKEND_CHOICES = ('auto', *BACKENDS)
+PRECISIONS = ('fp32', 'fp16', 'int8')
 
-__all__ = ['BACKENDS', 'BackendError', 'Executor', 'choose_backend', 'create_executor']
+__all__ = ['BACKEND_CHOICES', 'BACKENDS', 'BackendError', 'Executor', 'PRECISIONS',
+           'choose_backend', 'create_executor', 'executor_class']
 
 _log = logging.getLogger(__name__)
 
 
+def executor_class(backend: str) -> Type[Executor]:
+    """
+    Import a backend's module and return its executor class.
+
+    :param backend: a name in :data:`BACKENDS`.
+    :return: the class.
+    :raises BackendError: for an unknown name.
+    """
+    if backend not in BACKENDS:
+        raise BackendError(f'unknown backend {backend!r}; use one of {list(BACKEND_CHOICES)}')
+    return importlib.import_module(BACKENDS[backend]).EXECUTOR
+
+
 def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
-                    precision: str = 'fp32', compile_mode: Optional[str] = None,
-                    baselines: bool = False) -> Executor:
+                    precision: str = 'fp32', **options) -> Executor:
     """
     Create the executor of a bundle on one backend.
 
     :param bundle: a loaded bundle.
-    :param backend: one of :data:`BACKENDS`; ``auto`` picks the fastest one available
+    :param backend: one of :data:`BACKEND_CHOICES`; ``auto`` picks the fastest one available
         (see :func:`choose_backend`) and logs the choice.
     :param device: ``cpu`` or ``cuda[:N]``; with ``auto``, ``cpu`` keeps it on the CPU.
-    :param precision: ``fp32``, ``fp16`` or ``int8`` (tensorrt; onnxruntime on the CPU).
-    :param compile_mode: torch backend only: ``inductor`` or ``torch_tensorrt``.
-    :param baselines: torch backend only, for evaluation: also compute the baseline scores
-        (max softmax, max logit, entropy, energy) from the segmentation logits.
+    :param precision: one of :data:`PRECISIONS`.
+    :param options: backend-specific options (see each executor's ``OPTIONS``, e.g. the torch
+        backend's ``compile_mode`` and ``baselines``); options of other backends are refused
+        unless unset (None or False).
     :return: the executor, ready to run.
-    :raises BackendError: for an unknown backend, an unsupported device/precision, or
-        baselines on a backend other than torch.
+    :raises BackendError: for an unknown backend, an option the backend does not have, or an
+        unsupported device or precision.
     """
-    if baselines and backend != 'torch':
-        raise BackendError(f'baseline scores (max softmax, max logit, entropy, energy) need the '
-                           f'segmentation logits, which only the torch backend exposes; got '
-                           f'backend {backend!r}: use backend torch')
     if backend == 'auto':
         backend, device, precision, reason = choose_backend(bundle, device, precision)
         _log.info('backend auto: %s on %s %s (%s)', backend, device, precision, reason)
-        executor = create_executor(bundle, backend, device, precision, compile_mode)
+        executor = create_executor(bundle, backend, device, precision, **options)
         executor.chosen_because = reason
         return executor
-    if compile_mode and backend != 'torch':
-        raise BackendError(f'compile mode {compile_mode!r} applies to the torch backend only, '
-                           f'not {backend!r}')
-    if backend == 'torch':
-        from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
-        return TorchExecutor.from_bundle(bundle, device, precision, compile_mode, baselines)
-    if backend == 'onnxruntime':
-        from pixel_anomaly_ros.runtime.onnxruntime_executor import OnnxRuntimeExecutor
-        return OnnxRuntimeExecutor(bundle, device, precision)
-    if backend == 'tensorrt':
-        from pixel_anomaly_ros.runtime.tensorrt_executor import TensorRTExecutor
-        return TensorRTExecutor(bundle, 'cuda' if device == 'cpu' else device, precision,
-                                log=_log.info)
-    raise BackendError(f'unknown backend {backend!r}; use one of {list(BACKENDS)}')
+    cls = executor_class(backend)
+    for name, value in options.items():
+        if name not in cls.OPTIONS and value not in (None, False):
+            owners = [b for b in BACKENDS if name in executor_class(b).OPTIONS]
+            note = next((executor_class(b).OPTION_NOTES[name] for b in owners
+                         if name in executor_class(b).OPTION_NOTES), '')
+            raise BackendError(f'{name} applies to the {" or ".join(owners) or "no"} backend '
+                               f'only, not {backend!r}' + (f' ({note})' if note else ''))
+    return cls.for_bundle(bundle, device, precision,
+                          **{n: v for n, v in options.items() if n in cls.OPTIONS
+                             and v is not None})
 
 
 def choose_backend(bundle: Bundle, device: str = 'auto', precision: str = 'fp16'
                    ) -> Tuple[str, str, str, str]:
     """
-    Pick the fastest usable backend: tensorrt, onnxruntime-cuda, torch-cuda, onnxruntime-cpu.
+    Pick the fastest usable backend: the GPU first, then the CPU, in :data:`BACKENDS` order.
 
-    ONNX-based backends need the bundle's exported graphs; torch on the CPU is the last resort.
-    Precisions a backend cannot run fall back to fp32; on the CPU, int8 runs the quantised
-    graphs (``export --int8``) when they match the exported ones.
+    With the shipped registry that is tensorrt, onnxruntime-cuda, torch-cuda, onnxruntime-cpu,
+    torch-cpu. ONNX-based backends need the bundle's exported graphs; precisions a backend
+    cannot run fall back to one it can.
 
     :param bundle: the bundle.
     :param device: ``auto`` or ``cuda[:N]`` to allow the GPU, ``cpu`` to stay on the CPU.
     :param precision: the wished precision.
     :return: (backend, device, precision, reason).
+    :raises BackendError: when no backend can run the bundle here.
     """
-    import torch
-    exported = all(bundle.onnx_path(s).is_file() for s in bundle.spec.stage_inputs())
-    gpu = device != 'cpu' and torch.cuda.is_available()
-    cuda = device if device.startswith('cuda') else 'cuda'
-    fp = precision if precision in ('fp32', 'fp16') else 'fp32'
-    if gpu and exported:
-        from pixel_anomaly_ros.runtime.tensorrt_executor import tensorrt_available
-        if tensorrt_available():
-            return 'tensorrt', cuda, precision, 'TensorRT and a CUDA GPU are available'
-        import onnxruntime
-        if 'CUDAExecutionProvider' in onnxruntime.get_available_providers():
-            return 'onnxruntime', cuda, 'fp32', 'no TensorRT; ONNX Runtime has CUDA'
-    if gpu:
-        return 'torch', cuda, fp, ('no TensorRT or ONNX Runtime CUDA' if exported else
-                                   'no exported graphs; torch on the GPU')
-    if exported and precision == 'int8':
-        from pixel_anomaly_ros.runtime.quantization import source_mismatch
-        problems = [source_mismatch(bundle, s) for s in bundle.spec.stage_inputs()]
-        if not any(problems):
-            return 'onnxruntime', 'cpu', 'int8', 'no usable CUDA GPU; ONNX Runtime int8 graphs'
-        _log.warning('no int8 ONNX Runtime graphs to use: %s', next(p for p in problems if p))
-    if exported:
-        return 'onnxruntime', 'cpu', 'fp32', 'no usable CUDA GPU; ONNX Runtime on the CPU'
-    return 'torch', 'cpu', 'fp32', ('no usable CUDA GPU and no exported graphs (run '
-                                    '`pixel-anomaly export` for the faster onnxruntime)')
+    devices = ['cpu']
+    if device != 'cpu' and _cuda_available():
+        devices.insert(0, device if device.startswith('cuda') else 'cuda')
+    for candidate_device in devices:
+        for backend in BACKENDS:
+            choice = executor_class(backend).auto_choice(bundle, candidate_device, precision)
+            if choice is not None:
+                return (backend, candidate_device) + tuple(choice)
+    raise BackendError(f'no backend can run {bundle.path} here (tried {list(BACKENDS)})')
+
+
+def _cuda_available() -> bool:
+    try:
+        import torch
+    except ImportError:
+        return False
+    return torch.cuda.is_available()

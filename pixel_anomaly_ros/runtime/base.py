@@ -9,12 +9,13 @@ backend never copies intermediate maps to the host.
 """
 
 from abc import ABC, abstractmethod
-from typing import Any, Dict, Tuple
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
+from pixel_anomaly_ros.errors import PixelAnomalyError
 
 
-class BackendError(RuntimeError):
+class BackendError(PixelAnomalyError, RuntimeError):
     """A backend cannot run here or cannot run this bundle; the message says what to do."""
 
 
@@ -29,6 +30,37 @@ class Executor(ABC):
     precision: str = 'fp32'
     #: why ``backend: auto`` picked this executor (empty when chosen explicitly).
     chosen_because: str = ''
+    #: keyword options :meth:`for_bundle` takes besides bundle, device and precision.
+    OPTIONS: Tuple[str, ...] = ()
+    #: why an option of another backend does not apply here, by option name.
+    OPTION_NOTES: Dict[str, str] = {}
+
+    @classmethod
+    def for_bundle(cls, bundle, device: str, precision: str, **options) -> 'Executor':
+        """
+        Build the executor of a bundle.
+
+        :param bundle: a loaded :class:`~pixel_anomaly_ros.bundle.Bundle`.
+        :param device: ``cpu`` or ``cuda[:N]``.
+        :param precision: ``fp32``, ``fp16`` or ``int8``.
+        :param options: the names in :attr:`OPTIONS`.
+        :return: the executor.
+        :raises BackendError: when it cannot run here, with what to do instead.
+        """
+        raise NotImplementedError(f'{cls.__name__} is not a registered backend')
+
+    @classmethod
+    def auto_choice(cls, bundle, device: str, precision: str
+                    ) -> Optional[Tuple[str, str]]:
+        """
+        Say whether ``backend: auto`` may run the bundle on this backend and device.
+
+        :param bundle: the bundle.
+        :param device: ``cpu`` or ``cuda[:N]`` (only offered when a GPU is usable).
+        :param precision: the wished precision.
+        :return: (precision it would run, reason) or None when it cannot run it here.
+        """
+        return None
 
     @property
     @abstractmethod

@@ -2,13 +2,13 @@
 # SPDX-License-Identifier: Apache-2.0
 """ONNX Runtime executor: one inference session per exported stage graph."""
 
-from typing import Any, Dict, Tuple
+import logging
+from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
-from pixel_anomaly_ros.pipelines.graphs import GRAPH_IO
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
-from pixel_anomaly_ros.runtime.quantization import source_mismatch
+from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
 
 #: Execution providers per device, best first.
 PROVIDERS = {
@@ -21,6 +21,7 @@ class OnnxRuntimeExecutor(Executor):
     """Runs the bundle's ``<stage>.onnx`` graphs with ONNX Runtime."""
 
     backend = 'onnxruntime'
+    OPTIONS = ('threads',)
 
     def __init__(self, bundle: Bundle, device: str = 'cpu', precision: str = 'fp32',
                  threads: int = 2):
@@ -58,7 +59,7 @@ class OnnxRuntimeExecutor(Executor):
                 raise BackendError(f'{bundle.onnx_path(stage)}: missing; export the graphs '
                                    f'first with `pixel-anomaly export --bundle {bundle.path}`')
             if precision == 'int8':
-                problem = source_mismatch(bundle, stage)
+                problem = bundle.int8_mismatch(stage)
                 if problem:
                     raise BackendError(problem)
             try:
@@ -68,6 +69,47 @@ class OnnxRuntimeExecutor(Executor):
                 raise BackendError(f'{path}: ONNX Runtime cannot load it ({exc}); re-export '
                                    f'with `pixel-anomaly export`') from exc
         self.providers = providers
+
+    @classmethod
+    def for_bundle(cls, bundle: Bundle, device: str, precision: str, **options
+                   ) -> 'OnnxRuntimeExecutor':
+        """
+        Build the executor of a bundle.
+
+        :param bundle: the bundle.
+        :param device: ``cpu`` or ``cuda[:N]``.
+        :param precision: ``fp32`` or, on the CPU, ``int8``.
+        :param options: ``threads``.
+        :return: the executor.
+        """
+        return cls(bundle, device, precision, **options)
+
+    @classmethod
+    def auto_choice(cls, bundle: Bundle, device: str, precision: str
+                    ) -> Optional[Tuple[str, str]]:
+        """
+        Offer ONNX Runtime for exported bundles: on CUDA when installed, else on the CPU.
+
+        :param bundle: the bundle.
+        :param device: ``cpu`` or ``cuda[:N]``.
+        :param precision: the wished precision; int8 runs the quantised graphs on the CPU
+            when they match the exported ones.
+        :return: (precision, reason) or None.
+        """
+        if not bundle.has_onnx():
+            return None
+        if device != 'cpu':
+            import onnxruntime
+            if 'CUDAExecutionProvider' not in onnxruntime.get_available_providers():
+                return None
+            return 'fp32', 'no TensorRT; ONNX Runtime has CUDA'
+        if precision == 'int8':
+            problems = [bundle.int8_mismatch(s) for s in bundle.spec.stage_inputs()]
+            if not any(problems):
+                return 'int8', 'no usable CUDA GPU; ONNX Runtime int8 graphs'
+            logging.getLogger(__name__).warning('no int8 ONNX Runtime graphs to use: %s',
+                                                next(p for p in problems if p))
+        return 'fp32', 'no usable CUDA GPU; ONNX Runtime on the CPU'
 
     @property
     def stages(self) -> Tuple[str, ...]:
@@ -98,3 +140,6 @@ class OnnxRuntimeExecutor(Executor):
     def close(self) -> None:
         """Drop the sessions."""
         self._sessions = {}
+
+
+EXECUTOR = OnnxRuntimeExecutor

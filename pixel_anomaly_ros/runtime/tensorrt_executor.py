@@ -3,54 +3,39 @@
 """
 TensorRT executor: one serialised engine per stage graph, torch CUDA tensors as I/O buffers.
 
-Engines are built from the bundle's ``<stage>.onnx`` with the TensorRT 10 Python API (FP32, FP16,
-or INT8 calibrated on real images) and cached in ``<bundle>/engines/<key>/`` (see
-:mod:`engine_cache`). All work runs on one CUDA stream; CUDA events time every stage on the
-device. Output buffers are allocated once, so a frame allocates nothing on the GPU.
+Engines come from the bundle's engine cache, built on a miss (:mod:`tensorrt_engines`). All
+work runs on one CUDA stream; CUDA events time every stage on the device. Output buffers are
+allocated once, so a frame allocates nothing on the GPU.
 """
 
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
-from pixel_anomaly_ros.runtime.calibration import collect_stage_inputs
-from pixel_anomaly_ros.runtime.engine_cache import EngineCache, EngineKey
+from pixel_anomaly_ros.runtime.tensorrt_engines import (ensure_engines, import_tensorrt,
+                                                        PRECISIONS, tensorrt_available)
 import torch
 
-PRECISIONS = ('fp32', 'fp16', 'int8')
-#: Builder workspace limit.
-WORKSPACE_BYTES = 4 << 30
 
-
-def import_tensorrt():
+def cuda_device(device: str) -> torch.device:
     """
-    Import the TensorRT Python package, or explain how to get it.
+    Return a CUDA device with its index (``cuda`` means the current device).
 
-    :return: the ``tensorrt`` module.
-    :raises BackendError: when TensorRT is not installed or too old.
+    :param device: ``cuda`` or ``cuda:N``.
+    :return: the indexed device, as ``torch.cuda.set_device`` needs it.
+    :raises BackendError: for a device that is not CUDA, or no CUDA GPU.
     """
-    try:
-        import tensorrt
-    except ImportError as exc:
-        raise BackendError('the tensorrt backend needs the TensorRT Python package (pip install '
-                           'tensorrt, matching your CUDA); use backend onnxruntime or torch '
-                           'instead') from exc
-    if int(tensorrt.__version__.split('.')[0]) < 10:
-        raise BackendError(f'TensorRT {tensorrt.__version__} is too old: the graphs use opset '
-                           f'18 and the TensorRT 10 API; install TensorRT >= 10')
-    return tensorrt
-
-
-def tensorrt_available() -> bool:
-    """Return whether TensorRT >= 10 and a CUDA device are usable here."""
+    parsed = torch.device(device)
+    if parsed.type != 'cuda':
+        raise BackendError(f'the tensorrt backend runs on a CUDA device, not {device!r}; '
+                           f'use backend onnxruntime or torch on the CPU')
     if not torch.cuda.is_available():
-        return False
-    try:
-        import_tensorrt()
-    except BackendError:
-        return False
-    return True
+        raise BackendError('the tensorrt backend needs a CUDA GPU, and torch sees none; use '
+                           'backend onnxruntime or torch with device cpu')
+    if parsed.index is None:
+        return torch.device('cuda', torch.cuda.current_device())
+    return parsed
 
 
 class TensorRTExecutor(Executor):
@@ -58,8 +43,11 @@ class TensorRTExecutor(Executor):
 
     backend = 'tensorrt'
 
+    OPTIONS = ('rebuild', 'calibration', 'log')
+
     def __init__(self, bundle: Bundle, device: str = 'cuda', precision: str = 'fp16',
-                 rebuild: bool = True, calibration_images: Sequence[np.ndarray] = (),
+                 rebuild: bool = True,
+                 calibration: Optional[Mapping[str, Sequence[Dict[str, np.ndarray]]]] = None,
                  warmup: int = 3, log: Optional[Callable[[str], None]] = None):
         """
         Load (or build) the engines of every stage and allocate their output buffers.
@@ -68,7 +56,9 @@ class TensorRTExecutor(Executor):
         :param device: ``cuda`` or ``cuda:N``.
         :param precision: ``fp32``, ``fp16`` or ``int8``.
         :param rebuild: build missing or stale engines; otherwise refuse them.
-        :param calibration_images: RGB uint8 images for INT8 calibration.
+        :param calibration: recorded stage inputs for building INT8 engines (see
+            :func:`~pixel_anomaly_ros.runtime.tensorrt_engines.ensure_engines`); engines in the
+            cache need none.
         :param warmup: untimed runs of every stage after loading.
         :param log: receives progress messages (engine builds).
         :raises BackendError: without TensorRT or CUDA, for a missing graph, a corrupt or
@@ -77,19 +67,13 @@ class TensorRTExecutor(Executor):
         if precision not in PRECISIONS:
             raise BackendError(f'precision {precision!r} is not supported by the tensorrt '
                                f'backend; use one of {PRECISIONS}')
-        if not device.startswith('cuda'):
-            raise BackendError(f'the tensorrt backend runs on a CUDA device, not {device!r}; '
-                               f'use backend onnxruntime or torch on the CPU')
-        if not torch.cuda.is_available():
-            raise BackendError('the tensorrt backend needs a CUDA GPU, and torch sees none; use '
-                               'backend onnxruntime or torch with device cpu')
+        self._torch_device = cuda_device(device)
         trt = import_tensorrt()
-        self.device, self.precision = device, precision
-        self._torch_device = torch.device(device)
+        self.device, self.precision = str(self._torch_device), precision
         torch.cuda.set_device(self._torch_device)
         self._logger = trt.Logger(trt.Logger.WARNING)
-        plans = ensure_engines(bundle, precision, device, rebuild=rebuild,
-                               calibration_images=calibration_images, log=log)
+        plans = ensure_engines(bundle, precision, torch.cuda.get_device_name(self._torch_device),
+                               rebuild=rebuild, calibration=calibration, log=log)
         self._runtime = trt.Runtime(self._logger)
         self._stream = torch.cuda.Stream(self._torch_device)
         self._stages: Dict[str, _StageEngine] = {}
@@ -102,6 +86,38 @@ class TensorRTExecutor(Executor):
         self._events = {s: (torch.cuda.Event(enable_timing=True),
                             torch.cuda.Event(enable_timing=True)) for s in self._stages}
         self._warm_up(warmup)
+
+    @classmethod
+    def for_bundle(cls, bundle: Bundle, device: str, precision: str, **options
+                   ) -> 'TensorRTExecutor':
+        """
+        Build the executor (``cpu`` means the default GPU: TensorRT runs on CUDA only).
+
+        :param bundle: the bundle.
+        :param device: ``cuda[:N]``.
+        :param precision: ``fp32``, ``fp16`` or ``int8``.
+        :param options: ``rebuild``, ``calibration``, ``log`` (default: engine builds logged at
+            info level).
+        :return: the executor.
+        """
+        import logging
+        options.setdefault('log', logging.getLogger(__name__).info)
+        return cls(bundle, 'cuda' if device == 'cpu' else device, precision, **options)
+
+    @classmethod
+    def auto_choice(cls, bundle: Bundle, device: str, precision: str
+                    ) -> Optional[Tuple[str, str]]:
+        """
+        Offer TensorRT on a GPU when it is installed and the graphs are exported.
+
+        :param bundle: the bundle.
+        :param device: ``cpu`` or ``cuda[:N]``.
+        :param precision: the wished precision.
+        :return: (precision, reason) or None.
+        """
+        if device == 'cpu' or not bundle.has_onnx() or not tensorrt_available():
+            return None
+        return precision, 'TensorRT and a CUDA GPU are available'
 
     @property
     def stages(self) -> Tuple[str, ...]:
@@ -155,48 +171,6 @@ class TensorRTExecutor(Executor):
             for stage, engine in self._stages.items():
                 self.run(stage, engine.zero_inputs())
         self._stream.synchronize()
-
-
-def ensure_engines(bundle: Bundle, precision: str, device: str = 'cuda', rebuild: bool = True,
-                   force: bool = False, calibration_images: Sequence[np.ndarray] = (),
-                   log: Optional[Callable[[str], None]] = None) -> Dict[str, Tuple[Any, bytes]]:
-    """
-    Return a valid cached plan for every stage, building the missing or stale ones.
-
-    :param bundle: a bundle with exported graphs.
-    :param precision: ``fp32``, ``fp16`` or ``int8``.
-    :param device: the CUDA device whose GPU model keys the cache.
-    :param rebuild: build missing or stale engines; otherwise refuse them.
-    :param force: rebuild even valid engines.
-    :param calibration_images: RGB uint8 images for INT8 calibration.
-    :param log: receives progress messages.
-    :return: ``{stage: (plan path, plan bytes)}``.
-    :raises BackendError: for a missing graph, a refused rebuild or a failed build.
-    """
-    trt = import_tensorrt()
-    logger = trt.Logger(trt.Logger.WARNING)
-    gpu = torch.cuda.get_device_name(torch.device(device))
-    cache = EngineCache(bundle.path)
-    calibration = None
-    if precision == 'int8':
-        if not calibration_images:
-            raise BackendError('int8 needs calibration images (camera images like the ones the '
-                               'node will see: --calibration LIST); or use fp16')
-        calibration = collect_stage_inputs(bundle, calibration_images)
-    plans = {}
-    for stage in bundle.spec.stage_inputs():
-        path = bundle.onnx_path(stage)
-        if not path.is_file():
-            raise BackendError(f'{path}: missing; export the graphs first with '
-                               f'`pixel-anomaly export --bundle {bundle.path}`')
-        key = EngineKey.for_graph(path, trt.__version__, gpu, precision)
-        stage_calibration = calibration[stage] if calibration else None
-        plan = cache.get(key, stage,
-                         lambda p=path, c=stage_calibration: build_engine(p, precision, c,
-                                                                          logger, log),
-                         rebuild=rebuild, force=force, log=log)
-        plans[stage] = (cache.plan_path(key, stage), plan)
-    return plans
 
 
 class _StageEngine:
@@ -257,113 +231,4 @@ def torch_dtype(trt, dtype) -> torch.dtype:
     return table[dtype]
 
 
-def build_engine(onnx_path, precision: str, calibration: Optional[List[Dict[str, np.ndarray]]],
-                 logger, log: Optional[Callable[[str], None]] = None) -> bytes:
-    """
-    Build a serialised TensorRT engine from an ONNX graph.
-
-    :param onnx_path: the stage graph.
-    :param precision: ``fp32``, ``fp16`` or ``int8`` (INT8 with FP16 fallback).
-    :param calibration: for INT8, the recorded inputs of this stage, one dict per image.
-    :param logger: a ``tensorrt.Logger``.
-    :param log: receives progress lines.
-    :return: the plan bytes.
-    :raises BackendError: with the parser's errors, or when the build fails.
-    """
-    trt = import_tensorrt()
-    builder = trt.Builder(logger)
-    network = builder.create_network(0)
-    parser = trt.OnnxParser(network, logger)
-    if not parser.parse_from_file(str(onnx_path)):
-        errors = '; '.join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise BackendError(f'{onnx_path}: TensorRT cannot parse this graph ({errors}); '
-                           f're-export it with `pixel-anomaly export`')
-    config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, WORKSPACE_BYTES)
-    if precision in ('fp16', 'int8'):
-        config.set_flag(trt.BuilderFlag.FP16)
-    calibrator = None
-    if precision == 'int8':
-        config.set_flag(trt.BuilderFlag.INT8)
-        calibrator = make_calibrator(trt, calibration)
-        config.int8_calibrator = calibrator
-    monitor = make_progress_monitor(trt, log)
-    if monitor is not None:
-        config.progress_monitor = monitor
-    plan = builder.build_serialized_network(network, config)
-    if plan is None:
-        raise BackendError(f'{onnx_path}: the TensorRT build failed (see the log above); '
-                           f'try precision fp32 or a larger GPU memory budget')
-    return bytes(plan)
-
-
-def make_progress_monitor(trt, log: Optional[Callable[[str], None]]):
-    """
-    Create a TensorRT progress monitor that reports builder phases to ``log``.
-
-    :param trt: the tensorrt module.
-    :param log: receives one line per top-level phase step; ``None`` disables reporting.
-    :return: the monitor, or ``None``.
-    """
-    if log is None:
-        return None
-
-    class PhaseLogger(trt.IProgressMonitor):
-        """Logs the builder's top-level phases."""
-
-        def __init__(self):
-            trt.IProgressMonitor.__init__(self)
-            self.steps = {}
-
-        def phase_start(self, phase_name, parent_phase, num_steps):
-            self.steps[phase_name] = num_steps
-            if parent_phase is None:
-                log(f'  {phase_name} ({num_steps} steps)')
-
-        def step_complete(self, phase_name, step):
-            return True
-
-        def phase_finish(self, phase_name):
-            self.steps.pop(phase_name, None)
-
-    return PhaseLogger()
-
-
-def make_calibrator(trt, batches: Optional[List[Dict[str, np.ndarray]]]):
-    """
-    Create an entropy calibrator that feeds recorded stage inputs to the INT8 builder.
-
-    :param trt: the tensorrt module.
-    :param batches: one ``{input name: array}`` per calibration image.
-    :return: a ``tensorrt.IInt8EntropyCalibrator2``.
-    :raises BackendError: without calibration data.
-    """
-    if not batches:
-        raise BackendError('int8 needs calibration data; pass calibration images')
-
-    class RecordedInputs(trt.IInt8EntropyCalibrator2):
-        """Feeds one recorded input set per calibration step."""
-
-        def __init__(self):
-            trt.IInt8EntropyCalibrator2.__init__(self)
-            self.index = 0
-            self.buffers = {}
-
-        def get_batch_size(self):
-            return 1
-
-        def get_batch(self, names):
-            if self.index >= len(batches):
-                return None
-            batch = batches[self.index]
-            self.index += 1
-            self.buffers = {n: torch.from_numpy(batch[n]).cuda() for n in names}
-            return [int(self.buffers[n].data_ptr()) for n in names]
-
-        def read_calibration_cache(self):
-            return None
-
-        def write_calibration_cache(self, cache):
-            return None
-
-    return RecordedInputs()
+EXECUTOR = TensorRTExecutor

@@ -7,9 +7,9 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
-from pixel_anomaly_ros.pipelines.graphs import (BASELINE_OUTPUTS, BASELINE_STAGES,
-                                                build_networks, build_stage_graphs, GRAPH_IO)
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
+from pixel_anomaly_ros.stages.graph_io import BASELINE_OUTPUTS, BASELINE_STAGES, GRAPH_IO
+from pixel_anomaly_ros.stages.graphs import build_networks, build_stage_graphs
 import torch
 
 
@@ -17,6 +17,12 @@ class TorchExecutor(Executor):
     """Eager PyTorch execution of a bundle's stage graphs."""
 
     backend = 'torch'
+    OPTIONS = ('compile_mode', 'baselines')
+    OPTION_NOTES = {
+        'baselines': 'baseline scores (max softmax, max logit, entropy, energy) need the '
+                     'segmentation logits, which only the torch backend exposes; use backend '
+                     'torch',
+        'compile_mode': 'torch.compile compiles PyTorch graphs'}
 
     def __init__(self, graphs: Dict[str, torch.nn.Module], device: str = 'cpu',
                  precision: str = 'fp32', compile_mode: Optional[str] = None,
@@ -56,9 +62,29 @@ class TorchExecutor(Executor):
                             for name, g in self._graphs.items()}
 
     @classmethod
-    def from_bundle(cls, bundle: Bundle, device: str = 'cpu', precision: str = 'fp32',
-                    compile_mode: Optional[str] = None, baselines: bool = False
-                    ) -> 'TorchExecutor':
+    def auto_choice(cls, bundle: Bundle, device: str, precision: str
+                    ) -> Optional[Tuple[str, str]]:
+        """
+        Offer eager PyTorch anywhere: the last resort on each device.
+
+        :param bundle: the bundle.
+        :param device: ``cpu`` or ``cuda[:N]``.
+        :param precision: the wished precision (fp16 on a GPU; fp32 otherwise).
+        :return: (precision, reason).
+        """
+        exported = bundle.has_onnx()
+        if device != 'cpu':
+            return (precision if precision in ('fp32', 'fp16') else 'fp32',
+                    'no TensorRT or ONNX Runtime CUDA' if exported
+                    else 'no exported graphs; torch on the GPU')
+        return 'fp32', ('no usable CUDA GPU and no exported graphs (run `pixel-anomaly export` '
+                        'for the faster onnxruntime)' if not exported
+                        else 'no usable CUDA GPU; torch on the CPU')
+
+    @classmethod
+    def for_bundle(cls, bundle: Bundle, device: str = 'cpu', precision: str = 'fp32',
+                   compile_mode: Optional[str] = None, baselines: bool = False
+                   ) -> 'TorchExecutor':
         """
         Build the networks of a bundle, load its weights and wrap the stage graphs.
 
@@ -67,7 +93,7 @@ class TorchExecutor(Executor):
         :param precision: ``fp32`` or ``fp16``.
         :param compile_mode: see :class:`TorchExecutor`.
         :param baselines: evaluation only: also compute the baseline scores (see
-            :func:`~pixel_anomaly_ros.pipelines.graphs.build_stage_graphs`).
+            :func:`~pixel_anomaly_ros.stages.graphs.build_stage_graphs`).
         :return: the executor.
         """
         networks = build_networks(bundle.spec, bundle.component_state_dicts(),
@@ -146,3 +172,6 @@ def _compile_backend(mode: str, device: str) -> str:
                                '(pip install torch-tensorrt); or use inductor') from exc
         return 'torch_tensorrt'
     return 'inductor'
+
+
+EXECUTOR = TorchExecutor

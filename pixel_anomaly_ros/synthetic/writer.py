@@ -34,7 +34,6 @@ import zipfile
 
 import cv2
 import numpy as np
-from pixel_anomaly_ros.synthetic import default_workers
 from pixel_anomaly_ros.synthetic.canvas import ANOMALY, LABEL_TO_TRAIN_ID
 from pixel_anomaly_ros.synthetic.scene import build_scene, render_scene
 from pixel_anomaly_ros.synthetic.textures import apply_finish
@@ -306,3 +305,14 @@ def generate(out_dir: str | os.PathLike, seed: int = 0, train: int = 300, val: i
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return _summary(out, manifest, reused=False)
+
+
+def default_workers(jobs: int) -> int:
+    """
+    Choose the number of rendering processes for a job count.
+
+    :param jobs: images to render.
+    :return: 1 for small jobs, else up to 8 and the CPU count.
+    """
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()
+    return max(1, min(8, cpus or 1, jobs // 32))

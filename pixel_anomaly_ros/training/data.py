@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+from pixel_anomaly_ros.resizing import resize_nearest
 from pixel_anomaly_ros.synthetic.canvas import LABEL_TO_TRAIN_ID
 import torch
 
@@ -104,7 +105,7 @@ class CityscapesTrainSet:
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             s['image'] = cv2.resize(s['image'], size, interpolation=cv2.INTER_LINEAR)
             for key in ('train_ids', 'label_ids', 'instance_ids'):
-                s[key] = cv2.resize(s[key], size, interpolation=cv2.INTER_NEAREST)
+                s[key] = resize_nearest(s[key], size[::-1])
         if self.flip and rng.random() < 0.5:
             s = {k: np.ascontiguousarray(v[:, ::-1]) for k, v in s.items()}
         return random_crop(s, self.crop, rng)
@@ -205,8 +206,7 @@ def anomaly_mix(image: np.ndarray, train_ids: np.ndarray, rng: np.random.Generat
         if factor < 1.0:
             size = (max(1, int(obj.shape[1] * factor)), max(1, int(obj.shape[0] * factor)))
             obj = cv2.resize(obj, size, interpolation=cv2.INTER_LINEAR)
-            obj_mask = cv2.resize(obj_mask.astype(np.uint8), size,
-                                  interpolation=cv2.INTER_NEAREST).astype(bool)
+            obj_mask = resize_nearest(obj_mask, size[::-1])
         top = int(rng.integers(0, h - obj.shape[0] + 1))
         left = int(rng.integers(0, w - obj.shape[1] + 1))
         mask = np.zeros((h, w), bool)

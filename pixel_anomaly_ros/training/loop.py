@@ -21,8 +21,8 @@ from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import BundleSpec, load_bundle, write_bundle
-from pixel_anomaly_ros.pipelines.graphs import build_networks
 from pixel_anomaly_ros.presets import preset_spec
+from pixel_anomaly_ros.stages.graphs import build_networks
 import torch
 from torch import nn
 from tqdm import tqdm

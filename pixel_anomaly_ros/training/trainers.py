@@ -15,7 +15,8 @@ import numpy as np
 from pixel_anomaly_ros import scoring
 from pixel_anomaly_ros.bundle import load_bundle
 from pixel_anomaly_ros.networks.spade import label_map_to_spade_input
-from pixel_anomaly_ros.pipelines.graphs import InputNormaliser, resize_nearest_exact
+from pixel_anomaly_ros.stages.graphs import (imagenet_normaliser, InputNormaliser,
+                                             resize_nearest_exact)
 from pixel_anomaly_ros.training import losses
 from pixel_anomaly_ros.training.data import (anomaly_mix, CityscapesTrainSet, sample_batch,
                                              synboost_corrupt, to_tensors)
@@ -26,7 +27,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-_IMAGENET = InputNormaliser((123.675, 116.28, 103.53), (58.395, 57.12, 57.375), bgr=False)
+_IMAGENET = imagenet_normaliser()
 #: ICNet cascade label guidance: weights of the 1/4, 1/8 and 1/16 outputs (ICNet paper).
 ICNET_AUX_WEIGHTS = (1.0, 0.4, 0.4)
 

@@ -1,18 +1,27 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-INT8 calibration data: the inputs every stage graph sees on real camera images.
+INT8 range calibration data: the inputs every stage graph sees on real camera images.
 
-Both INT8 paths (TensorRT engines, ONNX Runtime quantised graphs) calibrate each stage on the
-inputs that stage receives in the fp32 pipeline, recorded here once for all stages.
+The quantised graphs (``export --int8``) calibrate each stage on the inputs that stage receives
+in the fp32 pipeline, recorded here once for all stages; ONNX Runtime runs those graphs on the
+CPU and TensorRT builds its INT8 engines from them, so one calibration serves both.
 """
 
+from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
-from pixel_anomaly_ros.pipelines.graphs import GRAPH_IO
+from pixel_anomaly_ros.errors import PixelAnomalyError
+from pixel_anomaly_ros.pipelines import pipeline_for
 from pixel_anomaly_ros.runtime.base import Executor
+from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
+from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
+
+
+class CalibrationError(PixelAnomalyError, ValueError):
+    """Calibration images that are missing or unreadable; the message names the path."""
 
 
 def collect_stage_inputs(bundle: Bundle, images: Sequence[np.ndarray], device: str = 'auto',
@@ -31,12 +40,9 @@ def collect_stage_inputs(bundle: Bundle, images: Sequence[np.ndarray], device: s
     """
     import torch
     from tqdm import tqdm
-
-    from pixel_anomaly_ros.pipelines import pipeline_for
-    from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
     if device == 'auto':
         device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    recorder = RecordingExecutor(TorchExecutor.from_bundle(bundle, device, 'fp32'))
+    recorder = RecordingExecutor(TorchExecutor.for_bundle(bundle, device, 'fp32'))
     pipeline = pipeline_for(bundle, recorder)
     try:
         for image in tqdm(images, desc='calibration images', unit='image',
@@ -89,3 +95,41 @@ class RecordingExecutor(Executor):
     def synchronize(self) -> None:
         """Delegate."""
         self.inner.synchronize()
+
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
+
+
+def load_calibration_images(source, limit: int = 32) -> List[np.ndarray]:
+    """
+    Read INT8 calibration images: a folder of images, or a text file with one path per line.
+
+    :param source: folder or list file.
+    :param limit: most images to read, evenly spread over the sorted list (every image
+        costs one copy of all stage inputs during calibration).
+    :return: RGB uint8 images.
+    :raises CalibrationError: when the source is missing, empty or holds unreadable images.
+    """
+    import cv2
+    source = Path(source)
+    if source.is_dir():
+        paths = sorted(p for p in source.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
+    elif source.is_file():
+        paths = [Path(line.strip()) for line in source.read_text().splitlines()
+                 if line.strip() and not line.startswith('#')]
+    else:
+        raise CalibrationError(f'{source}: no such folder or list file of calibration images')
+    if not paths:
+        raise CalibrationError(f'{source}: no calibration images found '
+                               f'({", ".join(IMAGE_SUFFIXES)})')
+    if limit < 1:
+        raise CalibrationError(f'calibration limit must be at least 1, got {limit}')
+    if len(paths) > limit:
+        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
+    images = []
+    for path in paths:
+        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if bgr is None:
+            raise CalibrationError(f'{path}: cannot read this calibration image')
+        images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
+    return images

@@ -9,18 +9,14 @@ accumulator's memory (held bytes, estimated and traced peak) on a smaller set. S
 maps are generated once and cycled, so generation is not timed.
 """
 
-from datetime import datetime, timezone
 import gc
-import json
-import os
 from pathlib import Path
-import platform
 import time
 import tracemalloc
 from typing import Dict, List, Tuple
 
 import numpy as np
-from pixel_anomaly_ros.benchmark import cpu_name
+from pixel_anomaly_ros.bench.record import load_average, machine_line, write_record
 from pixel_anomaly_ros.evaluation.metrics import BinnedPixelMetrics, ExactPixelMetrics
 import psutil
 
@@ -110,7 +106,7 @@ def benchmark_metrics(images: int = 100, height: int = 1024, width: int = 2048, 
         (memory and time), ``agreement`` (exact vs binned on the exact set), ``config``,
         ``machine``.
     """
-    load_average = os.getloadavg()[0]
+    load_before = load_average()
     maps = synthetic_maps(pool, height, width, seed)
     runs = [_binned_run(maps, n, bins) for n in sorted({min(10, images), images})]
     exact = ExactPixelMetrics()
@@ -139,7 +135,7 @@ def benchmark_metrics(images: int = 100, height: int = 1024, width: int = 2048, 
         'config': {'images': images, 'height': height, 'width': width, 'seed': seed,
                    'pool': pool, 'bins': bins, 'range': [0.0, 1.0],
                    'exact_images': exact_images, 'dtypes': 'float32 scores, uint8 labels',
-                   'load_average': load_average},
+                   'load_average': load_before},
         'binned': {'runs': runs, 'update_peak_bytes': update_peak},
         'exact': {'images': exact_images, 'valid_pixels': valid, 'held_bytes': held,
                   'estimated_compute_peak_bytes': estimate,
@@ -148,13 +144,7 @@ def benchmark_metrics(images: int = 100, height: int = 1024, width: int = 2048, 
                   'compute_s': compute_s},
         'agreement': {'exact': exact_metrics.to_dict(), 'binned': binned_metrics.to_dict(),
                       'ap_points_difference': 100.0 * abs(exact_metrics.ap - binned_metrics.ap)},
-        'machine': _machine(),
     }
-
-
-def _machine() -> Dict[str, object]:
-    return {'cpu': cpu_name(), 'cores': os.cpu_count(), 'python': platform.python_version(),
-            'numpy': np.__version__, 'platform': platform.platform()}
 
 
 def format_metrics_benchmark(result: Dict[str, object]) -> str:
@@ -202,7 +192,7 @@ def format_metrics_benchmark(result: Dict[str, object]) -> str:
         lines.append(f"| {mode} | {100 * m['ap']:.4f} | {100 * m['auroc']:.4f} | "
                      f"{100 * m['fpr95']:.4f} |")
     lines += ['', f"AP difference: {agree['ap_points_difference']:.5f} points.", '',
-              'Machine: ' + ', '.join(f'{k} {v}' for k, v in result['machine'].items()), '']
+              machine_line(result['machine']), '']
     return '\n'.join(lines)
 
 
@@ -214,13 +204,4 @@ def write_metrics_benchmark(result: Dict[str, object], out_dir) -> Tuple[Path, P
     :param out_dir: output directory (created if missing).
     :return: paths of the JSON and Markdown files.
     """
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    result = dict(result, date=datetime.now(timezone.utc).isoformat(timespec='seconds'))
-    paths = out_dir / 'metrics_throughput.json', out_dir / 'metrics_throughput.md'
-    for path, text in zip(paths, (json.dumps(result, indent=2) + '\n',
-                                  format_metrics_benchmark(result))):
-        tmp = path.with_name(f'.{path.name}.tmp')
-        tmp.write_text(text)
-        os.replace(tmp, path)
-    return paths
+    return write_record(result, format_metrics_benchmark, out_dir, 'metrics_throughput')

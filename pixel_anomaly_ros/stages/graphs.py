@@ -12,16 +12,12 @@ ONNX Runtime, TensorRT) computes the same thing from the same inputs.
 from typing import Dict, Sequence, Tuple
 
 from pixel_anomaly_ros import scoring
-from pixel_anomaly_ros.bundle import BundleError, BundleSpec
+from pixel_anomaly_ros.bundle import BundleError, BundleSpec, IMAGENET_MEAN, IMAGENET_STD
 from pixel_anomaly_ros.networks import create_network
 from pixel_anomaly_ros.networks.spade import label_map_to_spade_input
 import torch
 from torch import nn
 from torch.nn import functional as F
-
-#: SynBoost normalises both dissimilarity images with ImageNet statistics (RGB, 0..255 units).
-_IMAGENET_MEAN = (123.675, 116.28, 103.53)
-_IMAGENET_STD = (58.395, 57.12, 57.375)
 
 
 class InputNormaliser(nn.Module):
@@ -52,8 +48,25 @@ class InputNormaliser(nn.Module):
         return (image - self.mean) / self.std
 
 
+def imagenet_normaliser() -> InputNormaliser:
+    """
+    Normalise RGB 0..255 with ImageNet statistics, as SynBoost does for both dissimilarity images.
+
+    :return: the normaliser (the VGG perceptual network and the dissimilarity encoder expect it).
+    """
+    return InputNormaliser(IMAGENET_MEAN, IMAGENET_STD, bgr=False)
+
+
 def resize_nearest_exact(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
-    """Nearest resize with pixel-centre sampling (PIL's NEAREST, used by the official code)."""
+    """
+    Resize with nearest-neighbour sampling at pixel centres (PIL's NEAREST, the official code's).
+
+    The numpy side uses the same convention (:func:`pixel_anomaly_ros.resizing.resize_nearest`).
+
+    :param x: (B, C, H, W) tensor.
+    :param size: (height, width).
+    :return: the resized tensor (``x`` itself when the size already matches).
+    """
     if tuple(x.shape[-2:]) == tuple(size):
         return x
     return F.interpolate(x, size=size, mode='nearest-exact')
@@ -66,7 +79,7 @@ def baseline_scores(logits: torch.Tensor, num_classes: int) -> Tuple[torch.Tenso
     :param logits: (B, C >= num_classes, H, W) logits; only the inlier classes are used.
     :param num_classes: number of inlier classes.
     :return: max softmax, max logit, normalised entropy and free energy, each (B, 1, H, W),
-        higher = more anomalous, in the order of :data:`BASELINE_OUTPUTS`.
+        higher = more anomalous, in the order of :data:`.graph_io.BASELINE_OUTPUTS`.
     """
     return (scoring.max_softmax_score(logits, num_classes),
             scoring.max_logit_score(logits, num_classes),
@@ -155,7 +168,7 @@ class DissimilarityGraph(nn.Module):
         self.perceptual = perceptual
         self.size = tuple(size)
         self.num_classes = num_classes
-        self.imagenet = InputNormaliser(_IMAGENET_MEAN, _IMAGENET_STD, bgr=False)
+        self.imagenet = imagenet_normaliser()
 
     def forward(self, image: torch.Tensor, synthesis: torch.Tensor, train_ids: torch.Tensor,
                 entropy: torch.Tensor, distance: torch.Tensor, weights: torch.Tensor
@@ -225,22 +238,6 @@ class EnergyGraph(nn.Module):
         return energy, scoring.train_ids(logits, self.num_classes)
 
 
-#: Input and output names of every stage graph, in forward-argument / return order.
-GRAPH_IO = {
-    'segmentation': (('image',), ('train_ids', 'entropy', 'distance')),
-    'synthesis': (('train_ids',), ('synthesis',)),
-    'dissimilarity': (('image', 'synthesis', 'train_ids', 'entropy', 'distance', 'weights'),
-                      ('score', 'p_anomaly', 'perceptual')),
-    'energy': (('image',), ('score', 'train_ids')),
-}
-
-#: Extra outputs of the stages in :data:`BASELINE_STAGES` when built with ``baselines=True``
-#: (evaluation only; the exported graphs never have them).
-BASELINE_OUTPUTS = ('baseline_max_softmax', 'baseline_max_logit', 'baseline_entropy',
-                    'baseline_energy')
-BASELINE_STAGES = ('segmentation', 'energy')
-
-
 def build_networks(spec: BundleSpec, state_dicts: Dict[str, dict] = None,
                    where: str = 'bundle') -> Dict[str, nn.Module]:
     """
@@ -273,8 +270,8 @@ def build_stage_graphs(spec: BundleSpec, networks: Dict[str, nn.Module],
 
     :param spec: the bundle spec.
     :param networks: ``{component: network}`` from :func:`build_networks`.
-    :param baselines: evaluation only: the stage in :data:`BASELINE_STAGES` also returns the
-        :data:`BASELINE_OUTPUTS`; leave it off for export and deployment.
+    :param baselines: evaluation only: the stage in :data:`.graph_io.BASELINE_STAGES` also
+        returns the :data:`.graph_io.BASELINE_OUTPUTS`; leave it off for export and deployment.
     :return: ``{stage: graph}`` in eval mode, in run order.
     """
     normaliser = InputNormaliser(spec.mean, spec.std, bgr=spec.channel_order == 'bgr')

@@ -1,18 +1,13 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""
-The ``train`` (segmentation, synthesis, dissimilarity, pebal) and ``calibrate`` subcommands.
-
-Wire them with ``add_train_parsers(subparsers)``; each parser's ``func`` default is its
-``run_*`` function, which returns the exit code.
-"""
+"""``pixel-anomaly train {segmentation,synthesis,dissimilarity,pebal}``."""
 
 import argparse
 import json
-import shlex
-import sys
 
-TRAIN_EXAMPLES = """\
+from pixel_anomaly_ros.cli.args import command_line, count_type, network_size
+
+EXAMPLES = """\
 examples:
   pixel-anomaly synth --out world --train 300 --val 50 --anomalies 50
   pixel-anomaly train segmentation --data world --out models/my_light --steps 2000
@@ -31,19 +26,9 @@ TRAINERS = {
 }
 
 
-def _crop(text: str) -> tuple:
-    try:
-        w, h = (int(v) for v in text.lower().split('x'))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected WIDTHxHEIGHT, got {text!r}') from None
-    if w <= 0 or h <= 0 or w % 8 or h % 8:
-        raise argparse.ArgumentTypeError('crop sides must be positive multiples of 8')
-    return h, w
-
-
-def add_train_parsers(subparsers) -> None:
+def add_parser(subparsers) -> None:
     """
-    Register ``train`` (with its four trainers) and ``calibrate``.
+    Register ``train`` with its four trainers.
 
     :param subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
     """
@@ -51,10 +36,10 @@ def add_train_parsers(subparsers) -> None:
         'train', help='train networks of a bundle on a Cityscapes-layout root',
         description='Train one component of a bundle. --out is created from --init, an '
                     'existing --out or the --preset, and replaced atomically at the end.',
-        epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = train.add_subparsers(dest='trainer', metavar='TRAINER', required=True)
     for name, text in TRAINERS.items():
-        p = kinds.add_parser(name, help=text, description=text + '.', epilog=TRAIN_EXAMPLES,
+        p = kinds.add_parser(name, help=text, description=text + '.', epilog=EXAMPLES,
                              formatter_class=argparse.RawDescriptionHelpFormatter)
         p.add_argument('--data', required=True,
                        help='Cityscapes root (leftImg8bit/, gtFine/) or a synth output')
@@ -62,20 +47,21 @@ def add_train_parsers(subparsers) -> None:
         p.add_argument('--init', help='bundle to start from (pebal: the segmentation bundle)')
         p.add_argument('--preset', default='pebal_icnet_tiny' if name == 'pebal'
                        else 'light_tiny', help='preset when starting from scratch')
-        p.add_argument('--input-size', type=_crop, metavar='WxH',
+        p.add_argument('--input-size', type=network_size, metavar='WxH',
                        help='network input size when starting from the preset (default: '
                             "the preset's)")
-        p.add_argument('--steps', type=int, default=1000, help='optimisation steps')
-        p.add_argument('--schedule-steps', type=int,
+        p.add_argument('--steps', type=count_type(1), default=1000,
+                       help='optimisation steps')
+        p.add_argument('--schedule-steps', type=count_type(1),
                        help='length of the poly LR schedule (default --steps; keep it fixed '
                             'when extending a run with --resume)')
-        p.add_argument('--batch-size', type=int, default=2, help='images per step')
+        p.add_argument('--batch-size', type=count_type(1), default=2, help='images per step')
         crop = (128, 256) if name in ('synthesis', 'dissimilarity') else (64, 128)
-        p.add_argument('--crop', type=_crop, default=crop, metavar='WxH',
+        p.add_argument('--crop', type=network_size, default=crop, metavar='WxH',
                        help=f'random crop, width x height (default {crop[1]}x{crop[0]})')
         p.add_argument('--lr', type=float, help='initial learning rate (default per trainer)')
         p.add_argument('--seed', type=int, default=0, help='seed (data and initialisation)')
-        p.add_argument('--checkpoint-every', type=int, default=100,
+        p.add_argument('--checkpoint-every', type=count_type(1), default=100,
                        help='steps between checkpoints')
         p.add_argument('--resume', action='store_true',
                        help='continue from the checkpoint in the work directory')
@@ -94,37 +80,15 @@ def add_train_parsers(subparsers) -> None:
         if name == 'pebal':
             p.add_argument('--mix-prob', type=float, default=0.5,
                            help='probability of an AnomalyMix object per image')
-        p.set_defaults(func=run_train)
-    cal = subparsers.add_parser(
-        'calibrate', help='fit ensemble weights, score range and threshold on an anomaly set',
-        description='Calibrate a bundle on a validation anomaly set (images/ + labels/ with '
-                    '0 inlier, 1 anomaly, 255 void, or a synth output): SynBoost ensemble '
-                    'weights by AP grid search, score_lo/score_hi as robust percentiles, the '
-                    'threshold at 95 % TPR; written into bundle.yaml atomically.',
-        epilog=TRAIN_EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    cal.add_argument('--bundle', required=True, help='bundle directory to calibrate')
-    cal.add_argument('--data', required=True, help='anomaly folder or synth output')
-    cal.add_argument('--out', help='write the calibrated bundle here (default: in place)')
-    cal.add_argument('--max-images', type=int, help='use at most this many images')
-    cal.add_argument('--grid-step', type=float, default=0.25, help='ensemble weight grid step')
-    cal.add_argument('--percentiles', type=float, nargs=2, metavar=('LO', 'HI'),
-                     help='raw-score percentiles mapped to 0 and 1 (default 1 99.99; scores '
-                          'above HI tie at 1, so keep HI above the anomalous pixel share)')
-    cal.add_argument('--quiet', action='store_true', help='no progress bar')
-    cal.set_defaults(func=run_calibrate)
+        p.set_defaults(func=run)
 
 
-def command_line() -> str:
-    """Return this process's command line as a user would type it (for provenance)."""
-    return shlex.join(['pixel-anomaly'] + sys.argv[1:])
-
-
-def run_train(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace) -> int:
     """
     Run ``pixel-anomaly train <trainer>``.
 
-    :param args: parsed arguments of :func:`add_train_parsers`.
-    :return: exit code.
+    :param args: the parsed arguments.
+    :return: exit status.
     """
     from pixel_anomaly_ros.training import trainers
     from pixel_anomaly_ros.training.loop import TrainConfig
@@ -139,20 +103,4 @@ def run_train(args: argparse.Namespace) -> int:
                       command=command_line(), extra=extra)
     summary = getattr(trainers, f'train_{args.trainer}')(cfg)
     print(json.dumps(summary, indent=2))
-    return 0
-
-
-def run_calibrate(args: argparse.Namespace) -> int:
-    """
-    Run ``pixel-anomaly calibrate``.
-
-    :param args: parsed arguments of :func:`add_train_parsers`.
-    :return: exit code.
-    """
-    from pixel_anomaly_ros.training.calibrate import calibrate, DEFAULT_PERCENTILES
-    result = calibrate(args.bundle, args.data, out=args.out, max_images=args.max_images,
-                       percentiles=tuple(args.percentiles or DEFAULT_PERCENTILES),
-                       grid_step=args.grid_step,
-                       progress=not args.quiet, command=command_line())
-    print(json.dumps(result, indent=2))
     return 0

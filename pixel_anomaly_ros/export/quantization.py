@@ -9,8 +9,10 @@ real camera images. Everything else stays fp32, the score maps in particular. Th
 ``<stage>.int8.onnx`` next to the fp32 graph, in QDQ form, which ONNX Runtime fuses into integer
 kernels (VNNI on recent x86 CPUs).
 
-A quantised graph records the sha256 of the fp32 graph it was made from; the executor refuses it
-once the fp32 graph has been re-exported. Nothing is written until a stage is complete.
+A quantised graph records the sha256 of the fp32 graph it was made from; the executors refuse it
+once the fp32 graph has been re-exported
+(:meth:`~pixel_anomaly_ros.bundle.Bundle.int8_mismatch`).
+Nothing is written until a stage is complete.
 """
 
 from dataclasses import dataclass
@@ -18,19 +20,19 @@ import os
 from pathlib import Path
 import tempfile
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Sequence
 
 import numpy as np
-from pixel_anomaly_ros.bundle import Bundle, sha256_file
-from pixel_anomaly_ros.pipelines.graphs import GRAPH_IO
+from pixel_anomaly_ros.bundle import Bundle, INT8_SOURCE_KEY, sha256_file
+from pixel_anomaly_ros.errors import PixelAnomalyError
+from pixel_anomaly_ros.export.int8_calibration import collect_stage_inputs
+from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
 
 #: Operator types whose weights and inputs are quantised.
 QUANTIZED_OPS = ('Conv', 'ConvTranspose', 'MatMul')
-#: Metadata key of a quantised graph holding its fp32 source graph's sha256.
-SOURCE_KEY = 'pixel_anomaly_ros.source_sha256'
 
 
-class QuantizationError(RuntimeError):
+class QuantizationError(PixelAnomalyError, RuntimeError):
     """A stage graph could not be quantised (message says which file and why)."""
 
 
@@ -64,7 +66,6 @@ def quantize_bundle(bundle: Bundle, images: Sequence[np.ndarray], progress: bool
     :raises QuantizationError: for a missing fp32 graph, no images, or a failed stage; the
         previous int8 graph of that stage is then left as it was.
     """
-    from pixel_anomaly_ros.runtime.calibration import collect_stage_inputs
     if not len(images):
         raise QuantizationError('int8 quantisation needs calibration images (camera images '
                                 'like the ones the node will see: --calibration DIR_OR_LIST)')
@@ -95,31 +96,6 @@ def quantize_bundle(bundle: Bundle, images: Sequence[np.ndarray], progress: bool
             print(f'  {target.name}: max |int8 - fp32| on a calibration image: {shown}; '
                   f'{results[-1].seconds:.1f} s', flush=True)
     return results
-
-
-def source_mismatch(bundle: Bundle, stage: str) -> Optional[str]:
-    """
-    Say why a stage's int8 graph cannot be used, or None when it matches its fp32 graph.
-
-    :param bundle: the bundle.
-    :param stage: stage name.
-    :return: a one-line reason with the command that fixes it, or None.
-    """
-    import onnx
-    path = bundle.onnx_path(stage, 'int8')
-    fix = (f'run `pixel-anomaly export --bundle {bundle.path} --int8 --calibration '
-           f'DIR_OR_LIST`')
-    if not path.is_file():
-        return f'{path}: missing; {fix}'
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: B902 - protobuf raises its own types
-        return f'{path}: unreadable ({exc}); {fix}'
-    recorded = {p.key: p.value for p in model.metadata_props}.get(SOURCE_KEY)
-    if recorded != sha256_file(bundle.onnx_path(stage)):
-        return (f'{path}: quantised from a different {stage}.onnx than the one in the bundle '
-                f'(re-exported since?); {fix}')
-    return None
 
 
 def compare_with_fp32(fp32_path: Path, int8_path: Path, stage: str,
@@ -174,7 +150,7 @@ def _quantize(source: Path, target: Path, inputs: List[Dict[str, np.ndarray]]) -
                                 f'{_first_line(exc)}') from exc
     model = onnx.load(str(target))
     entry = model.metadata_props.add()
-    entry.key, entry.value = SOURCE_KEY, sha256_file(source)
+    entry.key, entry.value = INT8_SOURCE_KEY, sha256_file(source)
     onnx.save(model, str(target))
 
 

@@ -1,7 +1,9 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Calibrate a bundle on a validation anomaly set: ensemble weights, score range, threshold.
+Score calibration of a bundle on a validation anomaly set: ensemble weights, range, threshold.
+
+(Not to be confused with INT8 range calibration, :mod:`pixel_anomaly_ros.export.int8_calibration`.)
 
 SynBoost: grid search of the four ensemble weights on a simplex (step 0.25 by default, the
 official 0.75/0.25/0/0 is on it) maximising the pixel AP. Then, for both variants, the raw score
@@ -11,13 +13,14 @@ the calibrated score at 95 % TPR. The result is written into ``bundle.yaml`` ato
 
 import itertools
 from pathlib import Path
-from typing import Dict, Optional, Sequence, Tuple
+from typing import Dict, Optional, Sequence
 
 import numpy as np
 from pixel_anomaly_ros.bundle import ENSEMBLE_TERMS, load_bundle, write_bundle
 from pixel_anomaly_ros.evaluation.datasets import open_dataset
 from pixel_anomaly_ros.evaluation.metrics import ExactPixelMetrics
 from pixel_anomaly_ros.pipelines import create_pipeline
+from pixel_anomaly_ros.resizing import resize_nearest
 from tqdm import tqdm
 
 
@@ -25,14 +28,6 @@ from tqdm import tqdm
 #: loses their ranking; anomalies are often under 1 % of the pixels, so a 99th-percentile clip
 #: would tie most of them (measured on the synthetic set: AP 6.7 % raw, 5.1 % clipped at 99).
 DEFAULT_PERCENTILES = (1.0, 99.99)
-
-
-def _resize_nearest(array: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
-    """Nearest resize with pixel-centre sampling (as the graphs' ``nearest-exact``)."""
-    h, w = array.shape[:2]
-    rows = np.minimum(((np.arange(shape[0]) + 0.5) * h / shape[0]).astype(int), h - 1)
-    cols = np.minimum(((np.arange(shape[1]) + 0.5) * w / shape[1]).astype(int), w - 1)
-    return array[rows][:, cols]
 
 
 def weight_grid(step: float = 0.25) -> np.ndarray:
@@ -88,12 +83,12 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
         sample = dataset[index]
         maps = pipeline(sample.image, return_maps=True).maps
         shape = maps['raw_score'].shape
-        label = _resize_nearest(sample.anomaly, shape)
+        label = resize_nearest(sample.anomaly, shape)
         valid = label != 255
         labels.append(label[valid])
         raws.append(maps['raw_score'][valid])
         if spec.variant == 'synboost_light':
-            terms.append(np.stack([_resize_nearest(maps[k], shape)[valid]
+            terms.append(np.stack([resize_nearest(maps[k], shape)[valid]
                                    for k in ENSEMBLE_TERMS], axis=1))
     label = np.concatenate(labels).astype(np.uint8)
     if not (label == 1).any() or not (label == 0).any():

@@ -1,7 +1,7 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Export a bundle's stage graphs to ONNX (``pixel-anomaly export``).
+Export a bundle's stage graphs to ONNX (the first step of ``pixel-anomaly export``).
 
 One self-contained graph per stage with the static shapes of ``bundle.yaml``. Each graph is
 checked with the ONNX checker, limited to operators TensorRT's ONNX parser supports, run in
@@ -17,14 +17,16 @@ from typing import Dict, List, Sequence, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
-from pixel_anomaly_ros.pipelines.graphs import build_networks, build_stage_graphs, GRAPH_IO
+from pixel_anomaly_ros.errors import PixelAnomalyError
+from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
+from pixel_anomaly_ros.stages.graphs import build_networks, build_stage_graphs
 import torch
 
 DEFAULT_OPSET = 18
 ALLOWED_OPS_FILE = Path(__file__).parent / 'data' / 'tensorrt_onnx_ops.txt'
 
 
-class ExportError(RuntimeError):
+class ExportError(PixelAnomalyError, RuntimeError):
     """A stage could not be exported or its graph does not match PyTorch."""
 
 
@@ -176,83 +178,4 @@ def _compare(graph: torch.nn.Module, stage: str, args, path: Path, atol: float
             raise ExportError(f'{stage}: output {name} differs from PyTorch by '
                               f'{diffs[name]:.2e} (> {base:g} x max(1, max |output| = '
                               f'{magnitude:.3g}))')
-    return diffs
-
-
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp')
-
-
-def load_calibration_images(source, limit: int = 32) -> List[np.ndarray]:
-    """
-    Read INT8 calibration images: a folder of images, or a text file with one path per line.
-
-    :param source: folder or list file.
-    :param limit: most images to read, evenly spread over the sorted list (every image
-        costs one copy of all stage inputs during calibration).
-    :return: RGB uint8 images.
-    :raises ExportError: when the source is missing, empty or holds unreadable images.
-    """
-    import cv2
-    source = Path(source)
-    if source.is_dir():
-        paths = sorted(p for p in source.rglob('*') if p.suffix.lower() in IMAGE_SUFFIXES)
-    elif source.is_file():
-        paths = [Path(line.strip()) for line in source.read_text().splitlines()
-                 if line.strip() and not line.startswith('#')]
-    else:
-        raise ExportError(f'{source}: no such folder or list file of calibration images')
-    if not paths:
-        raise ExportError(f'{source}: no calibration images found ({", ".join(IMAGE_SUFFIXES)})')
-    if limit < 1:
-        raise ExportError(f'calibration limit must be at least 1, got {limit}')
-    if len(paths) > limit:
-        paths = [paths[i] for i in np.linspace(0, len(paths) - 1, limit).round().astype(int)]
-    images = []
-    for path in paths:
-        bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-        if bgr is None:
-            raise ExportError(f'{path}: cannot read this calibration image')
-        images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    return images
-
-
-def build_tensorrt_engines(bundle: Bundle, precision: str = 'fp16', device: str = 'cuda',
-                           calibration_images: Sequence[np.ndarray] = (), force: bool = False,
-                           verify: bool = True) -> Dict[str, float]:
-    """
-    Build (or reuse) the bundle's TensorRT engines and optionally check them against PyTorch.
-
-    :param bundle: a bundle with exported graphs.
-    :param precision: ``fp32``, ``fp16`` or ``int8``.
-    :param device: the CUDA device to build for.
-    :param calibration_images: RGB uint8 images for INT8.
-    :param force: rebuild engines even when the cache holds valid ones.
-    :param verify: run the TensorRT and the PyTorch-CUDA fp32 pipelines on one random image
-        and compare them; ``False`` builds only (``--build-only``).
-    :return: ``{'score': max abs difference, 'train_ids': mismatch fraction}`` (empty when
-        not verified).
-    :raises ExportError: when an fp32 engine differs from PyTorch by more than 1e-3.
-    """
-    from pixel_anomaly_ros.pipelines import create_pipeline, pipeline_for
-    from pixel_anomaly_ros.runtime.tensorrt_executor import ensure_engines, TensorRTExecutor
-    for stage, (path, _) in ensure_engines(bundle, precision, device, force=force,
-                                           calibration_images=calibration_images,
-                                           log=print).items():
-        print(f'  {stage}: {path}', flush=True)
-    if not verify:
-        return {}
-    h, w = bundle.spec.input_size
-    image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
-    engine = pipeline_for(bundle, TensorRTExecutor(bundle, device, precision))
-    reference = create_pipeline(bundle, 'torch', device, 'fp32')
-    got, expected = engine(image), reference(image)
-    engine.executor.close()
-    reference.executor.close()
-    diffs = {'score': float(np.max(np.abs(got.score - expected.score))),
-             'train_ids': float(np.mean(got.train_ids != expected.train_ids))}
-    print(f'  TensorRT {precision} vs PyTorch fp32: max |score diff| {diffs["score"]:.2e}, '
-          f'train ids differ at {diffs["train_ids"]:.3%} of pixels', flush=True)
-    if precision == 'fp32' and diffs['score'] > 1e-3:
-        raise ExportError(f'the fp32 TensorRT engines differ from PyTorch by '
-                          f'{diffs["score"]:.2e} on the score (> 1e-3)')
     return diffs
