@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PA := $(VENV)/bin/pixel-anomaly
 TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST PYTHONUNBUFFERED=1
 
-.PHONY: env test demo demo-bundles lint bench bench-onnxruntime clean-env
+.PHONY: env test demo demo-bundles lint bench bench-onnxruntime gpu-check clean-env
 
 env: $(STAMP)
 
@@ -65,6 +65,15 @@ bench-onnxruntime: $(STAMP)
 	  for b in 'torch fp32' 'onnxruntime fp32' 'onnxruntime int8'; do \
 	    $(VENV)/bin/pixel-anomaly bench --preset $$1 --resolution $$2 --runs 10 --out benchmarks \
 	      --backend $${b% *} --precision $${b#* } || exit 1; done; done
+
+# The one prepared GPU measurement, for a session with a lent GPU (about 5 minutes there): the
+# gpu tests, then per-stage latency of the full-size pipelines on torch-CUDA fp32 / fp16 /
+# fp16 + CUDA graphs (and TensorRT when installed) -> benchmarks/gpu_check_<gpu>.{json,md}.
+# The lent machine has its own python3 with PyTorch and CUDA (this .venv does not travel).
+# Without a CUDA GPU it prints one line and exits 0.
+GPU_PYTHON := $(if $(wildcard $(PY)),$(PY),python3)
+gpu-check:
+	PYTHONPATH=$(CURDIR) PYTHONUNBUFFERED=1 $(GPU_PYTHON) -m pixel_anomaly_ros.bench.gpu_check --out benchmarks
 
 clean-env:
 	rm -rf $(VENV)

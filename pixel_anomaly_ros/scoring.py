@@ -23,6 +23,12 @@ def _per_image_min(x: torch.Tensor) -> torch.Tensor:
     return x.amin(dim=(1, 2, 3), keepdim=True)
 
 
+#: Smallest denominator of the per-image normalisations: 2**-14, the smallest normal half-precision
+#: number, so that it survives fp16 (TensorRT fp16 layers, CUDA autocast). 1e-12 rounded to 0 in
+#: fp16 and turned a flat map into 0 / 0 = NaN; real maps span far more than 6e-5.
+NORMALISE_EPS = 2.0 ** -14
+
+
 def _per_image_max(x: torch.Tensor) -> torch.Tensor:
     return x.amax(dim=(1, 2, 3), keepdim=True)
 
@@ -36,7 +42,7 @@ def normalise_like_synboost(x: torch.Tensor) -> torch.Tensor:
     :param x: (B, 1, H, W) non-negative map.
     :return: (B, 1, H, W) map, 0 at the minimum.
     """
-    return (x - _per_image_min(x)) / _per_image_max(x).clamp_min(1e-12)
+    return (x - _per_image_min(x)) / _per_image_max(x).clamp_min(NORMALISE_EPS)
 
 
 def min_max_normalise(x: torch.Tensor) -> torch.Tensor:
@@ -47,7 +53,7 @@ def min_max_normalise(x: torch.Tensor) -> torch.Tensor:
     :return: (B, 1, H, W) map in [0, 1].
     """
     low = _per_image_min(x)
-    return (x - low) / (_per_image_max(x) - low).clamp_min(1e-12)
+    return (x - low) / (_per_image_max(x) - low).clamp_min(NORMALISE_EPS)
 
 
 def _shifted_exp(logits: torch.Tensor):
@@ -201,7 +207,20 @@ def train_ids(logits: torch.Tensor, num_inlier: int = NUM_CITYSCAPES_CLASSES) ->
     :param num_inlier: number of inlier classes.
     :return: (B, 1, H, W) uint8 train ids.
     """
-    return logits[:, :num_inlier].argmax(dim=1, keepdim=True).to(torch.uint8)
+    return ids_as_uint8(logits[:, :num_inlier].argmax(dim=1, keepdim=True))
+
+
+def ids_as_uint8(ids: torch.Tensor) -> torch.Tensor:
+    """
+    Cast an integer id map to uint8 through float32.
+
+    TensorRT casts to and from uint8 only from floating point types, so the exported graphs
+    must never cast int64 (arg-max) to uint8 directly; ids below 256 are exact in float32.
+
+    :param ids: (B, 1, H, W) integer ids in 0..255.
+    :return: (B, 1, H, W) uint8 ids.
+    """
+    return ids.to(torch.float32).to(torch.uint8)
 
 
 def one_hot_train_ids(ids: torch.Tensor, num_classes: int = NUM_CITYSCAPES_CLASSES

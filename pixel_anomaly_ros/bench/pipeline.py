@@ -58,7 +58,8 @@ def benchmark_pipeline(pipeline: AnomalyPipeline, image_size: Tuple[int, int], r
 def bench_bundle(bundle: Bundle, out_dir, backend: str = 'torch', device: str = 'cpu',
                  precision: str = 'fp32', compile_mode: Optional[str] = None, runs: int = 10,
                  warmup: int = 2, input_size: Optional[Tuple[int, int]] = None,
-                 weights: str = '', progress: bool = True) -> Tuple[Path, Path]:
+                 weights: str = '', progress: bool = True, cuda_graphs: bool = False
+                 ) -> Tuple[Path, Path]:
     """
     Time a bundle's pipeline on one backend and write the record.
 
@@ -74,6 +75,7 @@ def bench_bundle(bundle: Bundle, out_dir, backend: str = 'torch', device: str = 
         torch backend can change it (the exported graphs have static shapes).
     :param weights: what the weights are, for the record (e.g. ``random (preset)``).
     :param progress: show a progress bar and one line of what is timed.
+    :param cuda_graphs: torch backend on CUDA: replay each stage as a CUDA graph.
     :return: paths of the JSON and Markdown files.
     :raises ValueError: for another size on a backend that runs exported graphs.
     """
@@ -83,7 +85,8 @@ def bench_bundle(bundle: Bundle, out_dir, backend: str = 'torch', device: str = 
                              f'{bundle.spec.input_size[0]}; re-export the bundle at that size '
                              f'or time another size with --backend torch')
         bundle = Bundle(bundle.path, replace(bundle.spec, input_size=tuple(input_size)))
-    pipeline = create_pipeline(bundle, backend, device, precision, compile_mode=compile_mode)
+    pipeline = create_pipeline(bundle, backend, device, precision, compile_mode=compile_mode,
+                               cuda_graphs=cuda_graphs)
     spec = bundle.spec
     h, w = spec.input_size
     run = pipeline.executor.describe()

@@ -44,8 +44,12 @@ def add_parser(subparsers) -> None:
     src.add_argument('--bundle', help='bundle directory')
     src.add_argument('--preset', help=f'architecture preset with random weights: {PRESETS_HELP}')
     add_backend_arguments(p)
-    p.add_argument('--compile', dest='compile_mode', choices=['inductor', 'torch_tensorrt'],
+    p.add_argument('--compile', dest='compile_mode',
+                   choices=['inductor', 'max-autotune', 'torch_tensorrt'],
                    help='torch backend: compile the stage graphs with torch.compile')
+    p.add_argument('--cuda-graphs', action='store_true',
+                   help='torch backend on CUDA: capture each stage once as a CUDA graph and '
+                        'replay it')
     p.add_argument('--resolution', type=network_size, metavar='WxH',
                    help="camera image and network input size (default: the bundle's)")
     p.add_argument('--runs', type=count_type(1), default=10, help='timed runs (default 10)')
@@ -97,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
         else:
             _report(bench_bundle(bundle, args.out, args.backend, args.device, args.precision,
                                  args.compile_mode, args.runs, args.warmup, args.resolution,
-                                 weights))
+                                 weights, cuda_graphs=args.cuda_graphs))
     return 0
 
 

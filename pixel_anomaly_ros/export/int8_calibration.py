@@ -84,6 +84,14 @@ class RecordingExecutor(Executor):
                                      for n in names})
         return self.inner.run(stage, inputs)
 
+    def image_input(self, image: np.ndarray) -> Any:
+        """Delegate."""
+        return self.inner.image_input(image)
+
+    def stage_timer(self):
+        """Delegate."""
+        return self.inner.stage_timer()
+
     def from_numpy(self, array: np.ndarray) -> Any:
         """Delegate."""
         return self.inner.from_numpy(array)

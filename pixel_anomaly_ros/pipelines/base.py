@@ -3,8 +3,9 @@
 """
 Shared pre- and post-processing of the anomaly pipelines (numpy in, numpy out, no ROS).
 
-Pre-processing resizes an RGB uint8 image to the network size into a pre-allocated float32
-buffer; post-processing calibrates the score to [0, 1], resizes it to the output size and
+Pre-processing resizes an RGB uint8 image to the network size and hands it to the executor
+(:meth:`~pixel_anomaly_ros.runtime.base.Executor.image_input`: a reused buffer, on a GPU a uint8
+upload); post-processing calibrates the score to [0, 1], resizes it to the output size and
 thresholds it. Both are timed like the network stages.
 """
 
@@ -14,9 +15,9 @@ import numpy as np
 
 from pixel_anomaly_ros.bundle import BundleSpec, ENSEMBLE_TERMS
 from pixel_anomaly_ros.pipelines.result import AnomalyResult
-from pixel_anomaly_ros.pipelines.timing import StageTimer
 from pixel_anomaly_ros.resizing import resize_linear, resize_nearest
 from pixel_anomaly_ros.runtime.base import Executor
+from pixel_anomaly_ros.runtime.stage_timing import StageTimer
 
 
 class AnomalyPipeline:
@@ -34,8 +35,7 @@ class AnomalyPipeline:
         self.network_size: Tuple[int, int] = tuple(spec.input_size)
         self.threshold = spec.threshold
         self.score_lo, self.score_hi = spec.score_lo, spec.score_hi
-        h, w = self.network_size
-        self._input = np.empty((1, 3, h, w), dtype=np.float32)
+        self._image = None
         self.set_ensemble_weights(spec.ensemble_weights())
 
     def _baseline_maps(self, outputs: Dict[str, object]) -> Dict[str, np.ndarray]:
@@ -77,7 +77,7 @@ class AnomalyPipeline:
                              + (f'{image.dtype} {image.shape}' if isinstance(image, np.ndarray)
                                 else type(image).__name__))
         out_h, out_w = output_size or image.shape[:2]
-        timer = StageTimer(self.executor.synchronize)
+        timer = self.executor.stage_timer()
         with timer.stage('preprocess'):
             self._preprocess(image)
         raw_score, train_ids, maps = self._infer(timer, return_maps)
@@ -90,10 +90,7 @@ class AnomalyPipeline:
                              timings_ms=timer.timings_ms, maps=maps)
 
     def _preprocess(self, image: np.ndarray) -> None:
-        h, w = self.network_size
-        image = resize_linear(image, (h, w))
-        # One pass: HWC uint8 -> CHW float32 into the buffer the executor already wraps.
-        np.copyto(self._input[0], image.transpose(2, 0, 1), casting='unsafe')
+        self._image = self.executor.image_input(resize_linear(image, self.network_size))
 
     def _calibrate(self, raw: np.ndarray) -> np.ndarray:
         score = np.subtract(raw, self.score_lo, dtype=np.float32)
@@ -112,5 +109,5 @@ class AnomalyPipeline:
         raise NotImplementedError
 
     def _input_image(self):
-        """Return the pre-processed input as a backend value (zero-copy on the CPU)."""
-        return self.executor.from_numpy(self._input)
+        """Return the pre-processed input as a backend value."""
+        return self._image

@@ -7,7 +7,7 @@ from typing import Dict, Tuple
 import numpy as np
 
 from pixel_anomaly_ros.pipelines.base import AnomalyPipeline
-from pixel_anomaly_ros.pipelines.timing import StageTimer
+from pixel_anomaly_ros.runtime.stage_timing import StageTimer
 
 
 class PEBAL(AnomalyPipeline):

@@ -17,7 +17,7 @@ PARAMETERS = {
     'device': ('auto', 'auto, cpu or cuda[:N]'),
     'precision': ('fp16', 'fp32, fp16 (CUDA) or int8 (tensorrt; onnxruntime on the CPU); auto '
                   'falls back to what runs'),
-    'compile': ('', 'torch backend: empty (eager), inductor or torch_tensorrt'),
+    'compile': ('', 'torch backend: empty (eager), inductor, max-autotune or torch_tensorrt'),
     'autostart': (True, 'configure and activate at start-up'),
     'input.reliable': (False, 'reliable input QoS; default best effort (REP-2003 sensor data)'),
     'input.compressed': (False, 'subscribe to image/compressed (JPEG/PNG) instead of image'),

@@ -13,10 +13,25 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.errors import PixelAnomalyError
+from pixel_anomaly_ros.runtime.stage_timing import StageTimer
 
 
 class BackendError(PixelAnomalyError, RuntimeError):
     """A backend cannot run here or cannot run this bundle; the message says what to do."""
+
+
+def parse_device(device: str) -> Tuple[str, Optional[int]]:
+    """
+    Split a device string into its kind and index.
+
+    :param device: ``cpu``, ``cuda`` or ``cuda:N``.
+    :return: (``cpu`` or ``cuda``, N or None when no index was given).
+    :raises BackendError: for anything else.
+    """
+    kind, colon, index = device.partition(':')
+    if kind not in ('cpu', 'cuda') or (colon and (not index.isdigit() or kind == 'cpu')):
+        raise BackendError(f'device {device!r} is not one of cpu, cuda, cuda:N')
+    return kind, int(index) if index else None
 
 
 class Executor(ABC):
@@ -84,6 +99,30 @@ class Executor(ABC):
     @abstractmethod
     def to_numpy(self, value: Any) -> np.ndarray:
         """Return a backend-native value as a numpy array (float32 for float data)."""
+
+    _host_image: Optional[np.ndarray] = None
+
+    def image_input(self, image: np.ndarray) -> Any:
+        """
+        Turn a network-sized (H, W, 3) uint8 RGB image into the graphs' ``image`` input.
+
+        The graphs take (1, 3, H, W) float32 in 0..255. By default the image goes in one pass
+        into a reused host buffer wrapped by :meth:`from_numpy` (zero-copy for the CPU
+        executors); GPU executors override this to upload the uint8 image (a quarter of the
+        bytes) from pinned memory and convert it on the device.
+
+        :param image: (H, W, 3) uint8 RGB at the network input size.
+        :return: the backend-native image value, valid until the next call.
+        """
+        h, w = image.shape[:2]
+        if self._host_image is None or self._host_image.shape[2:] != (h, w):
+            self._host_image = np.empty((1, 3, h, w), dtype=np.float32)
+        np.copyto(self._host_image[0], image.transpose(2, 0, 1), casting='unsafe')
+        return self.from_numpy(self._host_image)
+
+    def stage_timer(self):
+        """Return a timer for one pipeline call (host clock, waiting at each stage's end)."""
+        return StageTimer(self.synchronize)
 
     def synchronize(self) -> None:
         """Wait until queued work has finished (for asynchronous devices); no-op by default."""

@@ -1,20 +1,41 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""ONNX Runtime executor: one inference session per exported stage graph."""
+"""
+ONNX Runtime executor: one inference session per exported stage graph.
+
+On the CPU stage values are numpy arrays. On CUDA they are GPU ``OrtValue`` objects bound with
+I/O binding, so the maps passed from stage to stage never cross PCIe; only the image goes up
+and the results come down. The TensorRT execution provider is not used: the ``tensorrt``
+backend builds and caches engines itself (keyed by graph, GPU, TensorRT version, precision).
+"""
 
 import logging
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
-from pixel_anomaly_ros.runtime.base import BackendError, Executor
+from pixel_anomaly_ros.runtime.base import BackendError, Executor, parse_device
 from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
 
-#: Execution providers per device, best first.
-PROVIDERS = {
-    'cpu': ['CPUExecutionProvider'],
-    'cuda': ['TensorrtExecutionProvider', 'CUDAExecutionProvider', 'CPUExecutionProvider'],
-}
+
+def execution_providers(device: str, available: Sequence[str]
+                        ) -> List[Tuple[str, Dict[str, str]]]:
+    """
+    Choose the execution providers and their options for a device.
+
+    :param device: ``cpu``, ``cuda`` or ``cuda:N``.
+    :param available: ``onnxruntime.get_available_providers()``.
+    :return: ``[(provider, options), ...]`` best first.
+    :raises BackendError: for CUDA without onnxruntime-gpu.
+    """
+    kind, index = parse_device(device)
+    if kind == 'cpu':
+        return [('CPUExecutionProvider', {})]
+    if 'CUDAExecutionProvider' not in available:
+        raise BackendError(f'device {device!r} needs onnxruntime-gpu (CUDA execution '
+                           f'provider); installed providers: {list(available)}. Use device cpu.')
+    return [('CUDAExecutionProvider', {'device_id': str(index or 0)}),
+            ('CPUExecutionProvider', {})]
 
 
 class OnnxRuntimeExecutor(Executor):
@@ -37,17 +58,15 @@ class OnnxRuntimeExecutor(Executor):
             unsupported precision.
         """
         import onnxruntime as ort
-        kind = 'cuda' if device.startswith('cuda') else 'cpu'
+        kind, index = parse_device(device)
         if precision not in ('fp32', 'int8') or (precision == 'int8' and kind == 'cuda'):
             raise BackendError(f'precision {precision!r} on {device} is not supported by the '
                                f'onnxruntime backend: it runs fp32, and int8 on the CPU; use the '
                                f'tensorrt backend for fp16 or int8 on a GPU')
-        available = ort.get_available_providers()
-        providers = [p for p in PROVIDERS[kind] if p in available]
-        if kind == 'cuda' and 'CUDAExecutionProvider' not in providers:
-            raise BackendError(f'device {device!r} needs onnxruntime-gpu (CUDA execution '
-                               f'provider); installed providers: {available}. Use device cpu.')
+        chosen = execution_providers(device, ort.get_available_providers())
+        providers = [name for name, _ in chosen]
         self.device, self.precision = device, precision
+        self._cuda = (index or 0) if kind == 'cuda' else None
         options = ort.SessionOptions()
         options.intra_op_num_threads = threads
         options.inter_op_num_threads = 1
@@ -63,8 +82,9 @@ class OnnxRuntimeExecutor(Executor):
                 if problem:
                     raise BackendError(problem)
             try:
-                self._sessions[stage] = ort.InferenceSession(str(path), options,
-                                                             providers=providers)
+                self._sessions[stage] = ort.InferenceSession(
+                    str(path), options, providers=[name for name, _ in chosen],
+                    provider_options=[opts for _, opts in chosen])
             except Exception as exc:  # noqa: B902 - ORT raises its own exception types
                 raise BackendError(f'{path}: ONNX Runtime cannot load it ({exc}); re-export '
                                    f'with `pixel-anomaly export`') from exc
@@ -121,21 +141,34 @@ class OnnxRuntimeExecutor(Executor):
         Run one stage session.
 
         :param stage: stage name.
-        :param inputs: ``{input name: numpy array}``.
-        :return: ``{output name: numpy array}``.
+        :param inputs: ``{input name: numpy array}`` on the CPU, ``{input name: OrtValue}`` on
+            CUDA.
+        :return: ``{output name: value}`` of the same kind.
         """
         input_names, output_names = GRAPH_IO[stage]
-        outputs = self._sessions[stage].run(list(output_names),
-                                            {n: inputs[n] for n in input_names})
-        return dict(zip(output_names, outputs))
+        session = self._sessions[stage]
+        if self._cuda is None:
+            outputs = session.run(list(output_names), {n: inputs[n] for n in input_names})
+            return dict(zip(output_names, outputs))
+        binding = session.io_binding()
+        for name in input_names:
+            binding.bind_ortvalue_input(name, inputs[name])
+        for name in output_names:
+            binding.bind_output(name, 'cuda', self._cuda)
+        session.run_with_iobinding(binding)
+        return dict(zip(output_names, binding.get_outputs()))
 
-    def from_numpy(self, array: np.ndarray) -> np.ndarray:
-        """Return the array as it is (ONNX Runtime takes numpy arrays)."""
-        return array
+    def from_numpy(self, array: np.ndarray) -> Any:
+        """Return the array itself on the CPU; on CUDA upload it as an ``OrtValue``."""
+        if self._cuda is None:
+            return array
+        import onnxruntime as ort
+        return ort.OrtValue.ortvalue_from_numpy(np.ascontiguousarray(array), 'cuda',
+                                                self._cuda)
 
-    def to_numpy(self, value: np.ndarray) -> np.ndarray:
-        """Return the output as it is (ONNX Runtime returns numpy arrays)."""
-        return value
+    def to_numpy(self, value: Any) -> np.ndarray:
+        """Return an output as numpy (downloaded from the GPU on CUDA)."""
+        return value if isinstance(value, np.ndarray) else value.numpy()
 
     def close(self) -> None:
         """Drop the sessions."""

@@ -12,7 +12,9 @@ from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
-from pixel_anomaly_ros.runtime.base import BackendError, Executor
+from pixel_anomaly_ros.runtime.base import BackendError, Executor, parse_device
+from pixel_anomaly_ros.runtime.cuda_upload import PinnedImageUpload
+from pixel_anomaly_ros.runtime.stage_timing import CudaStageTimer
 from pixel_anomaly_ros.runtime.tensorrt_engines import (ensure_engines, import_tensorrt,
                                                         PRECISIONS, tensorrt_available)
 import torch
@@ -26,16 +28,14 @@ def cuda_device(device: str) -> torch.device:
     :return: the indexed device, as ``torch.cuda.set_device`` needs it.
     :raises BackendError: for a device that is not CUDA, or no CUDA GPU.
     """
-    parsed = torch.device(device)
-    if parsed.type != 'cuda':
+    kind, index = parse_device(device)
+    if kind != 'cuda':
         raise BackendError(f'the tensorrt backend runs on a CUDA device, not {device!r}; '
                            f'use backend onnxruntime or torch on the CPU')
     if not torch.cuda.is_available():
         raise BackendError('the tensorrt backend needs a CUDA GPU, and torch sees none; use '
                            'backend onnxruntime or torch with device cpu')
-    if parsed.index is None:
-        return torch.device('cuda', torch.cuda.current_device())
-    return parsed
+    return torch.device('cuda', torch.cuda.current_device() if index is None else index)
 
 
 class TensorRTExecutor(Executor):
@@ -85,6 +85,8 @@ class TensorRTExecutor(Executor):
             self._stages[stage] = _StageEngine(trt, engine, self._torch_device)
         self._events = {s: (torch.cuda.Event(enable_timing=True),
                             torch.cuda.Event(enable_timing=True)) for s in self._stages}
+        self._stage_events: Dict[str, tuple] = {}
+        self._upload = PinnedImageUpload(self._torch_device)
         self._warm_up(warmup)
 
     @classmethod
@@ -144,6 +146,19 @@ class TensorRTExecutor(Executor):
         self._stream.synchronize()
         return {stage: start.elapsed_time(end) for stage, (start, end) in self._events.items()
                 if end.query()}
+
+    def image_input(self, image: np.ndarray) -> torch.Tensor:
+        """
+        Upload a network-sized RGB image as uint8 and convert it on the executor's stream.
+
+        :param image: (H, W, 3) uint8 RGB.
+        :return: (1, 3, H, W) float32 CUDA tensor in 0..255, reused by the next call.
+        """
+        return self._upload(image, self._stream)
+
+    def stage_timer(self) -> CudaStageTimer:
+        """Return a timer of CUDA events on the executor's stream (no wait between stages)."""
+        return CudaStageTimer(self._stage_events, self._stream)
 
     def from_numpy(self, array: np.ndarray) -> torch.Tensor:
         """Upload a numpy array on the executor's stream."""

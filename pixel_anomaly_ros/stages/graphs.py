@@ -118,9 +118,9 @@ class SegmentationGraph(nn.Module):
         logits = self.network(self.normaliser(image))[:, :self.num_classes]
         winner, entropy, distance = scoring.uncertainty_maps(logits)
         if self.baselines:
-            return (winner.to(torch.uint8), entropy, distance,
+            return (scoring.ids_as_uint8(winner), entropy, distance,
                     *baseline_scores(logits, self.num_classes))
-        return winner.to(torch.uint8), entropy, distance
+        return scoring.ids_as_uint8(winner), entropy, distance
 
 
 class SynthesisGraph(nn.Module):
