@@ -39,8 +39,12 @@ ENSEMBLE_TERMS = ('p_anomaly', 'entropy', 'perceptual', 'distance')
 #: SynBoost's VGG perceptual difference and dissimilarity network expect.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-#: Metadata key of a quantised ``<stage>.int8.onnx`` holding its fp32 source graph's sha256.
+#: Metadata key of a quantised graph holding its fp32 source graph's sha256.
 INT8_SOURCE_KEY = 'pixel_anomaly_ros.source_sha256'
+#: File suffix of each graph kind: the exported fp32 graph and its two quantised copies
+#: (``export --int8``): uint8 activations for ONNX Runtime on the CPU, symmetric int8
+#: activations for TensorRT's explicit quantisation (it needs zero points of 0).
+GRAPH_SUFFIXES = {'fp32': '.onnx', 'int8': '.int8.onnx', 'tensorrt-int8': '.tensorrt-int8.onnx'}
 
 
 class BundleError(PixelAnomalyError, ValueError):
@@ -241,36 +245,38 @@ class Bundle:
         Path of a stage's exported ONNX graph.
 
         :param stage: stage name.
-        :param precision: ``fp32`` for the exported graph, ``int8`` for its quantised copy
-            (``pixel-anomaly export --int8``).
-        :return: ``<bundle>/<stage>.onnx`` or ``<bundle>/<stage>.int8.onnx``.
+        :param precision: ``fp32`` (and ``fp16``) for the exported graph, ``int8`` or
+            ``tensorrt-int8`` for a quantised copy (``pixel-anomaly export --int8``), see
+            :data:`GRAPH_SUFFIXES`.
+        :return: e.g. ``<bundle>/<stage>.onnx`` or ``<bundle>/<stage>.int8.onnx``.
         """
-        return self.path / (f'{stage}.int8.onnx' if precision == 'int8' else f'{stage}.onnx')
+        return self.path / f'{stage}{GRAPH_SUFFIXES.get(precision, ".onnx")}'
 
     def has_onnx(self, precision: str = 'fp32') -> bool:
         """
-        Tell whether every stage has its exported graph (``int8``: a quantised one that matches).
+        Tell whether every stage has its exported graph (quantised kinds: one that matches).
 
-        :param precision: ``fp32`` or ``int8``.
-        :return: True when all graphs are there (and, for int8, none is stale).
+        :param precision: ``fp32``, ``int8`` or ``tensorrt-int8``.
+        :return: True when all graphs are there (and no quantised one is stale).
         """
         stages = self.spec.stage_inputs()
-        if precision == 'int8':
-            return self.has_onnx() and not any(self.int8_mismatch(s) for s in stages)
+        if precision in ('int8', 'tensorrt-int8'):
+            return self.has_onnx() and not any(self.int8_mismatch(s, precision) for s in stages)
         return all(self.onnx_path(s).is_file() for s in stages)
 
-    def int8_mismatch(self, stage: str) -> Optional[str]:
+    def int8_mismatch(self, stage: str, kind: str = 'int8') -> Optional[str]:
         """
-        Say why a stage's int8 graph cannot be used, or None when it matches its fp32 graph.
+        Say why a stage's quantised graph cannot be used, or None when it matches its fp32 graph.
 
         A quantised graph records the sha256 of the fp32 graph it was made from; a re-export
         makes it stale.
 
         :param stage: stage name.
+        :param kind: ``int8`` (ONNX Runtime) or ``tensorrt-int8``.
         :return: a one-line reason with the command that fixes it, or None.
         """
         import onnx
-        path = self.onnx_path(stage, 'int8')
+        path = self.onnx_path(stage, kind)
         fix = (f'run `pixel-anomaly export --bundle {self.path} --int8 --calibration '
                f'DIR_OR_LIST`')
         if not path.is_file():

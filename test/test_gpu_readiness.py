@@ -24,7 +24,7 @@ from pixel_anomaly_ros.runtime.base import BackendError, parse_device
 from pixel_anomaly_ros.runtime.engine_cache import EngineCache, EngineKey
 from pixel_anomaly_ros.runtime.onnxruntime_executor import execution_providers
 from pixel_anomaly_ros.runtime.stage_timing import StageTimer
-from pixel_anomaly_ros.runtime.tensorrt_engines import build_engine
+from pixel_anomaly_ros.runtime.tensorrt_engines import engine_graph
 import pytest
 import torch
 
@@ -102,10 +102,15 @@ def test_int8_engine_comes_from_the_cache_without_calibration(tmp_path):
         cache.get(key, 'energy', build_needs_calibration)
 
 
-def test_building_an_int8_engine_without_calibration_says_how(tmp_path):
-    with pytest.raises(BackendError, match='export --bundle .* --tensorrt --precision int8 '
-                                           '--calibration'):
-        build_engine(tmp_path / 'energy.onnx', 'int8', logger=None, calibration=None)
+def test_int8_engines_need_the_quantised_graphs_and_say_how(tmp_path):
+    bundle = make_random_bundle('pebal_tiny', tmp_path / 'pebal')
+    with pytest.raises(BackendError, match='energy.onnx: missing; export the graphs'):
+        engine_graph(bundle, 'energy', 'fp16')
+    export_bundle(bundle, progress=False)
+    assert engine_graph(bundle, 'energy', 'fp16') == bundle.onnx_path('energy')
+    with pytest.raises(BackendError, match='tensorrt-int8.onnx: missing; run `pixel-anomaly '
+                                           'export --bundle .* --int8 --calibration'):
+        engine_graph(bundle, 'energy', 'int8')
 
 
 def test_onnxruntime_cuda_providers_name_the_device_and_skip_tensorrt():

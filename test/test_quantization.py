@@ -40,9 +40,10 @@ def light(tmp_path_factory):
     return bundle
 
 
-def test_int8_graphs_quantise_the_convolutions_and_keep_the_scores_fp32(light):
+@pytest.mark.parametrize('kind', ['int8', 'tensorrt-int8'])
+def test_int8_graphs_quantise_the_convolutions_and_keep_the_scores_fp32(light, kind):
     for stage in light.spec.stage_inputs():
-        model = onnx.load(str(light.onnx_path(stage, 'int8')))
+        model = onnx.load(str(light.onnx_path(stage, kind)))
         producers = {out: node.op_type for node in model.graph.node for out in node.output}
         convs = [n for n in model.graph.node if n.op_type == 'Conv']
         assert convs, stage
@@ -56,6 +57,26 @@ def test_int8_graphs_quantise_the_convolutions_and_keep_the_scores_fp32(light):
         metadata = {p.key: p.value for p in model.metadata_props}
         assert metadata[INT8_SOURCE_KEY] == sha256_file(light.onnx_path(stage))
     assert not list(light.path.glob('.quantize-*'))
+
+
+def test_tensorrt_int8_graphs_are_symmetric_and_come_from_the_same_calibration(light):
+    from onnx import numpy_helper
+
+    from pixel_anomaly_ros.runtime.tensorrt_engines import engine_graph
+    for stage in light.spec.stage_inputs():
+        ranges = {}
+        for kind in ('int8', 'tensorrt-int8'):
+            model = onnx.load(str(light.onnx_path(stage, kind)))
+            constants = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+            zero_points = [constants[n.input[2]] for n in model.graph.node
+                           if n.op_type == 'QuantizeLinear' and len(n.input) > 2]
+            ranges[kind] = zero_points
+        # TensorRT's explicit quantisation needs int8 zero points of 0 on every tensor.
+        assert ranges['tensorrt-int8'] and all(
+            z.dtype == np.int8 and not z.any() for z in ranges['tensorrt-int8']), stage
+        assert any(z.dtype == np.uint8 for z in ranges['int8']), stage
+        assert engine_graph(light, stage, 'int8') == light.onnx_path(stage, 'tensorrt-int8')
+        assert engine_graph(light, stage, 'fp16') == light.onnx_path(stage)
 
 
 def test_int8_pipeline_runs_and_tracks_fp32(light):

@@ -9,8 +9,8 @@ is tested without a GPU in ``test_engine_cache.py``.
 
 from conftest import assert_raw_tracks, assert_varies, make_random_bundle
 import numpy as np
-from pixel_anomaly_ros.export.int8_calibration import collect_stage_inputs
 from pixel_anomaly_ros.export.onnx_export import export_bundle
+from pixel_anomaly_ros.export.quantization import quantize_bundle
 from pixel_anomaly_ros.export.tensorrt import build_tensorrt_engines
 from pixel_anomaly_ros.pipelines import create_pipeline, pipeline_for
 from pixel_anomaly_ros.runtime import BackendError
@@ -90,12 +90,12 @@ def test_cache_reuses_then_detects_corrupt_plans(exported):
     assert not list(bundle.path.rglob('*.tmp'))
 
 
-def test_build_only_then_int8_with_calibration(exported):
+def test_build_only_then_int8_from_the_quantised_graphs(exported):
     bundle = exported['pebal_icnet_tiny']
     assert build_tensorrt_engines(bundle, 'fp16', verify=False) == {}
     images = [_image(seed) for seed in range(8)]
-    calibration = collect_stage_inputs(bundle, images, 'cuda', progress=False)
-    executor = TensorRTExecutor(bundle, 'cuda', 'int8', calibration=calibration)
+    quantize_bundle(bundle, images, progress=False)
+    executor = TensorRTExecutor(bundle, 'cuda', 'int8')
     result = pipeline_for(bundle, executor)(_image(9), return_maps=True)
     assert result.score.shape == (128, 256) and np.isfinite(result.score).all()
     assert_varies(result.maps['raw_score'], result.score)

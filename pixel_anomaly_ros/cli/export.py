@@ -35,9 +35,11 @@ def add_parser(subparsers) -> None:
                                   'about 80 MB of memory at 2048x1024)')
     cpu = p.add_argument_group('ONNX Runtime INT8 graphs (CPU)')
     cpu.add_argument('--int8', action='store_true',
-                     help='also write <stage>.int8.onnx: convolutions quantised to int8 with '
-                          'ranges calibrated on --calibration, for --backend onnxruntime '
-                          '--precision int8 on the CPU')
+                     help='also write the int8 graphs: convolutions quantised with ranges '
+                          'calibrated on --calibration, <stage>.int8.onnx for --backend '
+                          'onnxruntime --precision int8 on the CPU and '
+                          '<stage>.tensorrt-int8.onnx for TensorRT INT8 engines (implied by '
+                          '--tensorrt --precision int8)')
     trt = p.add_argument_group('TensorRT engines (needs a CUDA GPU and TensorRT >= 10)')
     trt.add_argument('--tensorrt', action='store_true',
                      help='also build the TensorRT engines into <bundle>/engines/ and compare '
@@ -78,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
               if args.calibration else ())
     if not args.build_only:
         export_bundle(bundle, opset=args.opset, atol=args.atol)
-    if args.int8:
+    if args.int8 or int8_engines:
         from pixel_anomaly_ros.export.quantization import quantize_bundle
         print(f'quantising the graphs of {bundle.path} to int8 on {len(images)} calibration '
               f'images ...', flush=True)
@@ -86,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     if args.tensorrt:
         from pixel_anomaly_ros.export.tensorrt import build_tensorrt_engines
         print(f'building TensorRT {args.precision} engines for {bundle.path} ...', flush=True)
-        build_tensorrt_engines(bundle, args.precision, args.device,
-                               images if int8_engines else (), force=args.force_rebuild,
+        build_tensorrt_engines(bundle, args.precision, args.device, force=args.force_rebuild,
                                verify=not args.build_only)
     return 0

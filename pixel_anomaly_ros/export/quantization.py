@@ -1,13 +1,17 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-Static INT8 quantisation of a bundle's stage graphs, for ONNX Runtime on the CPU.
+Static INT8 quantisation of a bundle's stage graphs, for ONNX Runtime and TensorRT.
 
-Convolutions (and ConvTranspose / MatMul) get per-channel int8 weights and uint8 activations
+Convolutions (and ConvTranspose / MatMul) get per-channel int8 weights and int8 activations
 whose ranges are calibrated (min / max) on the inputs each stage sees in the fp32 pipeline over
-real camera images. Everything else stays fp32, the score maps in particular. The result is
-``<stage>.int8.onnx`` next to the fp32 graph, in QDQ form, which ONNX Runtime fuses into integer
-kernels (VNNI on recent x86 CPUs).
+real camera images, recorded once. Everything else stays fp32, the score maps in particular.
+Two QDQ graphs are written next to the fp32 one from that one calibration:
+
+* ``<stage>.int8.onnx``: uint8 activations, which ONNX Runtime fuses into integer kernels on
+  the CPU (VNNI on recent x86 CPUs);
+* ``<stage>.tensorrt-int8.onnx``: symmetric int8 activations (zero points 0), which TensorRT
+  builds into INT8 engines by explicit quantisation, without its deprecated calibrator API.
 
 A quantised graph records the sha256 of the fp32 graph it was made from; the executors refuse it
 once the fp32 graph has been re-exported
@@ -16,6 +20,7 @@ Nothing is written until a stage is complete.
 """
 
 from dataclasses import dataclass
+import itertools
 import os
 from pathlib import Path
 import tempfile
@@ -30,6 +35,9 @@ from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
 
 #: Operator types whose weights and inputs are quantised.
 QUANTIZED_OPS = ('Conv', 'ConvTranspose', 'MatMul')
+#: The quantised graph kinds (bundle.GRAPH_SUFFIXES) and whether their activations are
+#: symmetric int8 (TensorRT) rather than asymmetric uint8 (ONNX Runtime on the CPU).
+QUANTIZED_KINDS = {'int8': False, 'tensorrt-int8': True}
 
 
 class QuantizationError(PixelAnomalyError, RuntimeError):
@@ -57,14 +65,14 @@ class StageQuantization:
 def quantize_bundle(bundle: Bundle, images: Sequence[np.ndarray], progress: bool = True
                     ) -> List[StageQuantization]:
     """
-    Write ``<stage>.int8.onnx`` for every stage from its fp32 graph and calibration images.
+    Write both quantised graphs of every stage from its fp32 graph and calibration images.
 
     :param bundle: a bundle with exported fp32 graphs.
     :param images: RGB uint8 camera images like the ones the node will see (a few dozen).
     :param progress: show progress and one line per stage.
-    :return: one :class:`StageQuantization` per stage.
+    :return: one :class:`StageQuantization` per stage and graph kind.
     :raises QuantizationError: for a missing fp32 graph, no images, or a failed stage; the
-        previous int8 graph of that stage is then left as it was.
+        previous quantised graph is then left as it was.
     """
     if not len(images):
         raise QuantizationError('int8 quantisation needs calibration images (camera images '
@@ -77,15 +85,15 @@ def quantize_bundle(bundle: Bundle, images: Sequence[np.ndarray], progress: bool
                                     f'`pixel-anomaly export --bundle {bundle.path}`')
     recorded = collect_stage_inputs(bundle, images, progress=progress)
     results = []
-    for stage in stages:
+    for stage, (kind, symmetric) in itertools.product(stages, QUANTIZED_KINDS.items()):
         start = time.perf_counter()
         if progress:
-            print(f'quantising {stage} on {len(recorded[stage])} calibration inputs ...',
-                  flush=True)
-        source, target = bundle.onnx_path(stage), bundle.onnx_path(stage, 'int8')
+            print(f'quantising {stage} ({kind}) on {len(recorded[stage])} calibration inputs '
+                  f'...', flush=True)
+        source, target = bundle.onnx_path(stage), bundle.onnx_path(stage, kind)
         with tempfile.TemporaryDirectory(prefix='.quantize-', dir=bundle.path) as tmp:
             staged = Path(tmp) / target.name
-            _quantize(source, staged, recorded[stage])
+            _quantize(source, staged, recorded[stage], symmetric)
             differences = compare_with_fp32(source, staged, stage, recorded[stage][0])
             os.replace(staged, target)
         results.append(StageQuantization(stage, target, differences,
@@ -123,7 +131,8 @@ def compare_with_fp32(fp32_path: Path, int8_path: Path, stage: str,
     return differences
 
 
-def _quantize(source: Path, target: Path, inputs: List[Dict[str, np.ndarray]]) -> None:
+def _quantize(source: Path, target: Path, inputs: List[Dict[str, np.ndarray]],
+              symmetric: bool) -> None:
     import onnx
     from onnxruntime.quantization import (CalibrationDataReader, CalibrationMethod,
                                           QuantFormat, quantize_static, QuantType)
@@ -143,8 +152,11 @@ def _quantize(source: Path, target: Path, inputs: List[Dict[str, np.ndarray]]) -
         quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
         quantize_static(str(prepared), str(target), Recorded(), quant_format=QuantFormat.QDQ,
                         op_types_to_quantize=list(QUANTIZED_OPS), per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax)
+                        activation_type=QuantType.QInt8 if symmetric else QuantType.QUInt8,
+                        weight_type=QuantType.QInt8,
+                        calibrate_method=CalibrationMethod.MinMax,
+                        extra_options={'ActivationSymmetric': symmetric,
+                                       'WeightSymmetric': True})
     except Exception as exc:  # noqa: B902 - the quantiser raises many types
         raise QuantizationError(f'{source}: ONNX Runtime quantisation failed: '
                                 f'{_first_line(exc)}') from exc

@@ -7,26 +7,23 @@ The executor builds a missing engine on first use too; building here moves those
 the node's start-up and compares the engines with the PyTorch pipeline on the GPU.
 """
 
-from typing import Dict, Sequence
+from typing import Dict
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
-from pixel_anomaly_ros.export.int8_calibration import collect_stage_inputs
 from pixel_anomaly_ros.export.onnx_export import ExportError
 from pixel_anomaly_ros.pipelines import create_pipeline
 
 
 def build_tensorrt_engines(bundle: Bundle, precision: str = 'fp16', device: str = 'cuda',
-                           calibration_images: Sequence[np.ndarray] = (), force: bool = False,
-                           verify: bool = True) -> Dict[str, float]:
+                           force: bool = False, verify: bool = True) -> Dict[str, float]:
     """
     Build (or reuse) the bundle's TensorRT engines and optionally check them against PyTorch.
 
-    :param bundle: a bundle with exported graphs.
+    :param bundle: a bundle with exported graphs; for ``int8`` also with the quantised graphs
+        of ``export --int8`` (their Q/DQ scales are the INT8 ranges).
     :param precision: ``fp32``, ``fp16`` or ``int8``.
     :param device: the CUDA device to build for.
-    :param calibration_images: RGB uint8 camera images; INT8 engines are calibrated on the
-        inputs every stage sees on them.
     :param force: rebuild engines even when the cache holds valid ones.
     :param verify: run the TensorRT and the PyTorch-CUDA fp32 pipelines on one random image
         and compare them; ``False`` builds only (``--build-only``).
@@ -40,10 +37,8 @@ def build_tensorrt_engines(bundle: Bundle, precision: str = 'fp16', device: str 
     from pixel_anomaly_ros.runtime.tensorrt_executor import cuda_device
     import_tensorrt()
     gpu = torch.cuda.get_device_name(cuda_device(device))
-    calibration = (collect_stage_inputs(bundle, calibration_images, device)
-                   if precision == 'int8' and len(calibration_images) else None)
     for stage, (path, _) in ensure_engines(bundle, precision, gpu, force=force,
-                                           calibration=calibration, log=print).items():
+                                           log=print).items():
         print(f'  {stage}: {path}', flush=True)
     if not verify:
         return {}

@@ -3,17 +3,16 @@
 """
 TensorRT engines of a bundle's stage graphs: found in the cache, or built from the ONNX graph.
 
-An engine is built with the TensorRT 10 Python API from ``<stage>.onnx`` and cached in
-``<bundle>/engines/<key>/`` (:mod:`engine_cache`). The cache is consulted first, so engines
-built once (``pixel-anomaly export --tensorrt``) serve every later process. Building an INT8
-engine needs calibration data: the inputs each stage saw on camera images, recorded by
-:mod:`pixel_anomaly_ros.export.int8_calibration` and passed in here as arrays.
+An engine is built with the TensorRT 10 Python API and cached in ``<bundle>/engines/<key>/``
+(:mod:`engine_cache`); the cache is consulted first, so an engine built once serves every later
+process. fp32 and fp16 engines are built from ``<stage>.onnx``; INT8 engines from
+``<stage>.tensorrt-int8.onnx`` (``pixel-anomaly export --int8``), whose Q/DQ nodes carry the
+ranges calibrated on camera images: explicit quantisation, the same calibration as ONNX
+Runtime's int8 graphs, no calibrator at build time.
 """
 
 from pathlib import Path
-from typing import Callable, Dict, Mapping, Optional, Sequence, Tuple
-
-import numpy as np
+from typing import Callable, Dict, Optional, Tuple
 
 from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.runtime.base import BackendError
@@ -58,26 +57,43 @@ def tensorrt_available() -> bool:
     return True
 
 
+def engine_graph(bundle: Bundle, stage: str, precision: str) -> Path:
+    """
+    Return the ONNX graph an engine of this precision is built from, checking it is usable.
+
+    :param bundle: the bundle.
+    :param stage: stage name.
+    :param precision: ``fp32``, ``fp16`` or ``int8``.
+    :return: ``<stage>.onnx``, or ``<stage>.tensorrt-int8.onnx`` for int8.
+    :raises BackendError: for a missing graph, or an int8 graph that is missing or stale.
+    """
+    path = bundle.onnx_path(stage)
+    if not path.is_file():
+        raise BackendError(f'{path}: missing; export the graphs first with '
+                           f'`pixel-anomaly export --bundle {bundle.path}`')
+    if precision != 'int8':
+        return path
+    problem = bundle.int8_mismatch(stage, 'tensorrt-int8')
+    if problem:
+        raise BackendError(f'int8 TensorRT engines are built from the quantised graphs: '
+                           f'{problem}')
+    return bundle.onnx_path(stage, 'tensorrt-int8')
+
+
 def ensure_engines(bundle: Bundle, precision: str, gpu_name: str, rebuild: bool = True,
-                   force: bool = False,
-                   calibration: Optional[Mapping[str, Sequence[Dict[str, np.ndarray]]]] = None,
-                   log: Optional[Callable[[str], None]] = None
+                   force: bool = False, log: Optional[Callable[[str], None]] = None
                    ) -> Dict[str, Tuple[Path, bytes]]:
     """
     Return a valid cached plan for every stage, building the missing or stale ones.
 
-    :param bundle: a bundle with exported graphs.
+    :param bundle: a bundle with exported graphs (for int8 also the quantised ones).
     :param precision: ``fp32``, ``fp16`` or ``int8``.
     :param gpu_name: the GPU model the plans are for (part of the cache key).
     :param rebuild: build missing or stale engines; otherwise refuse them.
     :param force: rebuild even valid engines.
-    :param calibration: for building INT8 engines, ``{stage: [{input name: array}, ...]}``
-        (:func:`pixel_anomaly_ros.export.int8_calibration.collect_stage_inputs`); cached INT8
-        engines need none.
     :param log: receives progress messages.
     :return: ``{stage: (plan path, plan bytes)}``.
-    :raises BackendError: for a missing graph, a refused rebuild, an INT8 build without
-        calibration data, or a failed build.
+    :raises BackendError: for a missing or stale graph, a refused rebuild or a failed build.
     """
     if precision not in PRECISIONS:
         raise BackendError(f'precision {precision!r} is not supported by the tensorrt '
@@ -87,38 +103,27 @@ def ensure_engines(bundle: Bundle, precision: str, gpu_name: str, rebuild: bool 
     cache = EngineCache(bundle.path)
     plans = {}
     for stage in bundle.spec.stage_inputs():
-        source = bundle.onnx_path(stage)
-        if not source.is_file():
-            raise BackendError(f'{source}: missing; export the graphs first with '
-                               f'`pixel-anomaly export --bundle {bundle.path}`')
+        source = engine_graph(bundle, stage, precision)
         key = EngineKey.for_graph(source, trt.__version__, gpu_name, precision)
-        batches = (calibration or {}).get(stage)
-        plan = cache.get(key, stage,
-                         lambda p=source, b=batches: build_engine(p, precision, logger, b, log),
+        plan = cache.get(key, stage, lambda p=source: build_engine(p, precision, logger, log),
                          rebuild=rebuild, force=force, log=log)
         plans[stage] = (cache.plan_path(key, stage), plan)
     return plans
 
 
 def build_engine(onnx_path, precision: str, logger,
-                 calibration: Optional[Sequence[Dict[str, np.ndarray]]] = None,
                  log: Optional[Callable[[str], None]] = None) -> bytes:
     """
     Build a serialised TensorRT engine from an ONNX graph.
 
-    :param onnx_path: the stage graph.
-    :param precision: ``fp32``, ``fp16`` or ``int8`` (INT8 with FP16 fallback).
+    :param onnx_path: the stage graph (for ``int8`` its symmetric Q/DQ copy).
+    :param precision: ``fp32``, ``fp16`` or ``int8`` (INT8 where the graph is quantised, FP16
+        elsewhere).
     :param logger: a ``tensorrt.Logger``.
-    :param calibration: for INT8, the recorded inputs of this stage, one dict per image.
     :param log: receives progress lines.
     :return: the plan bytes.
-    :raises BackendError: with the parser's errors, without INT8 calibration data, or when the
-        build fails.
+    :raises BackendError: with the parser's errors, or when the build fails.
     """
-    if precision == 'int8' and not calibration:
-        raise BackendError(f'{onnx_path}: building an int8 engine needs calibration images; '
-                           f'build the engines once with `pixel-anomaly export --bundle BUNDLE '
-                           f'--tensorrt --precision int8 --calibration DIR_OR_LIST`, or use fp16')
     trt = import_tensorrt()
     builder = trt.Builder(logger)
     network = builder.create_network(0)
@@ -132,8 +137,7 @@ def build_engine(onnx_path, precision: str, logger,
     if precision in ('fp16', 'int8'):
         config.set_flag(trt.BuilderFlag.FP16)
     if precision == 'int8':
-        config.set_flag(trt.BuilderFlag.INT8)
-        config.int8_calibrator = make_calibrator(trt, calibration)
+        config.set_flag(trt.BuilderFlag.INT8)  # explicit: the scales are the graph's Q/DQ
     monitor = make_progress_monitor(trt, log)
     if monitor is not None:
         config.progress_monitor = monitor
@@ -174,41 +178,3 @@ def make_progress_monitor(trt, log: Optional[Callable[[str], None]]):
             self.steps.pop(phase_name, None)
 
     return PhaseLogger()
-
-
-def make_calibrator(trt, batches: Sequence[Dict[str, np.ndarray]]):
-    """
-    Create an entropy calibrator that feeds recorded stage inputs to the INT8 builder.
-
-    :param trt: the tensorrt module.
-    :param batches: one ``{input name: array}`` per calibration image.
-    :return: a ``tensorrt.IInt8EntropyCalibrator2``.
-    """
-    import torch
-
-    class RecordedInputs(trt.IInt8EntropyCalibrator2):
-        """Feeds one recorded input set per calibration step."""
-
-        def __init__(self):
-            trt.IInt8EntropyCalibrator2.__init__(self)
-            self.index = 0
-            self.buffers = {}
-
-        def get_batch_size(self):
-            return 1
-
-        def get_batch(self, names):
-            if self.index >= len(batches):
-                return None
-            batch = batches[self.index]
-            self.index += 1
-            self.buffers = {n: torch.from_numpy(batch[n]).cuda() for n in names}
-            return [int(self.buffers[n].data_ptr()) for n in names]
-
-        def read_calibration_cache(self):
-            return None
-
-        def write_calibration_cache(self, cache):
-            return None
-
-    return RecordedInputs()

@@ -8,7 +8,7 @@ work runs on one CUDA stream; CUDA events time every stage on the device. Output
 allocated once, so a frame allocates nothing on the GPU.
 """
 
-from typing import Any, Callable, Dict, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
@@ -43,22 +43,18 @@ class TensorRTExecutor(Executor):
 
     backend = 'tensorrt'
 
-    OPTIONS = ('rebuild', 'calibration', 'log')
+    OPTIONS = ('rebuild', 'log')
 
     def __init__(self, bundle: Bundle, device: str = 'cuda', precision: str = 'fp16',
-                 rebuild: bool = True,
-                 calibration: Optional[Mapping[str, Sequence[Dict[str, np.ndarray]]]] = None,
-                 warmup: int = 3, log: Optional[Callable[[str], None]] = None):
+                 rebuild: bool = True, warmup: int = 3,
+                 log: Optional[Callable[[str], None]] = None):
         """
         Load (or build) the engines of every stage and allocate their output buffers.
 
-        :param bundle: a bundle with exported graphs.
+        :param bundle: a bundle with exported graphs (int8: also ``export --int8`` graphs).
         :param device: ``cuda`` or ``cuda:N``.
         :param precision: ``fp32``, ``fp16`` or ``int8``.
         :param rebuild: build missing or stale engines; otherwise refuse them.
-        :param calibration: recorded stage inputs for building INT8 engines (see
-            :func:`~pixel_anomaly_ros.runtime.tensorrt_engines.ensure_engines`); engines in the
-            cache need none.
         :param warmup: untimed runs of every stage after loading.
         :param log: receives progress messages (engine builds).
         :raises BackendError: without TensorRT or CUDA, for a missing graph, a corrupt or
@@ -73,7 +69,7 @@ class TensorRTExecutor(Executor):
         torch.cuda.set_device(self._torch_device)
         self._logger = trt.Logger(trt.Logger.WARNING)
         plans = ensure_engines(bundle, precision, torch.cuda.get_device_name(self._torch_device),
-                               rebuild=rebuild, calibration=calibration, log=log)
+                               rebuild=rebuild, log=log)
         self._runtime = trt.Runtime(self._logger)
         self._stream = torch.cuda.Stream(self._torch_device)
         self._stages: Dict[str, _StageEngine] = {}
@@ -98,8 +94,7 @@ class TensorRTExecutor(Executor):
         :param bundle: the bundle.
         :param device: ``cuda[:N]``.
         :param precision: ``fp32``, ``fp16`` or ``int8``.
-        :param options: ``rebuild``, ``calibration``, ``log`` (default: engine builds logged at
-            info level).
+        :param options: ``rebuild``, ``log`` (default: engine builds logged at info level).
         :return: the executor.
         """
         import logging
