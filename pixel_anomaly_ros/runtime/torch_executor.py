@@ -139,8 +139,9 @@ class TorchExecutor(Executor):
         return info
 
     def _autocast(self):
-        return (torch.autocast('cuda', dtype=torch.float16) if self.precision == 'fp16'
-                else nullcontext())
+        # CUDA graphs replay the casts they captured: autocast's weight cache must stay off.
+        return (torch.autocast('cuda', dtype=torch.float16, cache_enabled=not self.cuda_graphs)
+                if self.precision == 'fp16' else nullcontext())
 
     @property
     def stages(self) -> Tuple[str, ...]:
