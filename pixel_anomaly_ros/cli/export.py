@@ -18,7 +18,9 @@ def add_parser(subparsers) -> None:
         description='Write one self-contained ONNX graph per stage into the bundle (static '
                     'shapes from bundle.yaml), check it with the ONNX checker and against the '
                     'TensorRT operator allow-list, run it in ONNX Runtime and compare it with '
-                    'PyTorch. A graph that fails any check does not replace the previous one.')
+                    'PyTorch. A stage built around your own ONNX model (convert '
+                    'segmentation-onnx) is composed again from it and bundle.yaml, without '
+                    'torch. A graph that fails any check does not replace the previous one.')
     p.add_argument('--bundle', required=True, help='bundle directory')
     p.add_argument('--opset', type=int, default=18, choices=range(18, 21), metavar='18-20',
                    help='ONNX opset, 18-20 (default 18)')
@@ -72,12 +74,11 @@ def run(args: argparse.Namespace) -> int:
         raise ValueError('--calibration goes with --int8 or --tensorrt --precision int8')
     from pixel_anomaly_ros.bundle import load_bundle
     from pixel_anomaly_ros.export.int8_calibration import load_calibration_images
-    from pixel_anomaly_ros.export.onnx_export import export_bundle
     bundle = load_bundle(args.bundle)
     images = (load_calibration_images(args.calibration, args.calibration_limit)
               if args.calibration else ())
     if not args.build_only:
-        export_bundle(bundle, opset=args.opset, atol=args.atol)
+        _export_graphs(bundle, args.opset, args.atol)
     if args.int8:
         from pixel_anomaly_ros.export.quantization import quantize_bundle
         print(f'quantising the graphs of {bundle.path} to int8 on {len(images)} calibration '
@@ -90,3 +91,15 @@ def run(args: argparse.Namespace) -> int:
                                images if int8_engines else (), force=args.force_rebuild,
                                verify=not args.build_only)
     return 0
+
+
+def _export_graphs(bundle, opset: int, atol: float) -> None:
+    """Export the torch stages; compose the stage built around a user's ONNX model."""
+    from pixel_anomaly_ros.external_segmentation import EXTERNAL_STAGE
+    external = EXTERNAL_STAGE[bundle.spec.variant] if bundle.spec.external else None
+    if external is not None:
+        from pixel_anomaly_ros.export.external_graph import export_external_graph
+        export_external_graph(bundle)
+    if any(stage != external for stage in bundle.spec.stage_inputs()):
+        from pixel_anomaly_ros.export.onnx_export import export_bundle
+        export_bundle(bundle, opset=opset, atol=atol)

@@ -7,8 +7,9 @@ from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
+from pixel_anomaly_ros.external_segmentation import EXTERNAL_STAGE
 from pixel_anomaly_ros.runtime.base import BackendError, Executor
-from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
+from pixel_anomaly_ros.stages.graph_io import BASELINE_OUTPUTS, GRAPH_IO
 
 #: Execution providers per device, best first.
 PROVIDERS = {
@@ -21,10 +22,10 @@ class OnnxRuntimeExecutor(Executor):
     """Runs the bundle's ``<stage>.onnx`` graphs with ONNX Runtime."""
 
     backend = 'onnxruntime'
-    OPTIONS = ('threads',)
+    OPTIONS = ('threads', 'baselines')
 
     def __init__(self, bundle: Bundle, device: str = 'cpu', precision: str = 'fp32',
-                 threads: int = 2):
+                 threads: int = 2, baselines: bool = False):
         """
         Open one session per stage.
 
@@ -33,8 +34,11 @@ class OnnxRuntimeExecutor(Executor):
         :param precision: ``fp32`` (the exported graphs) or, on the CPU, ``int8`` (their
             quantised copies, ``pixel-anomaly export --int8``).
         :param threads: intra-op threads on the CPU.
-        :raises BackendError: for a missing or stale graph, a missing provider or an
-            unsupported precision.
+        :param baselines: evaluation only, for bundles whose segmentation is a user's ONNX
+            model: that stage also returns the baseline scores of its logits
+            (``BASELINE_OUTPUTS``), from a copy of its graph extended in memory.
+        :raises BackendError: for a missing or stale graph, a missing provider, an
+            unsupported precision, or baselines of a built-in network.
         """
         import onnxruntime as ort
         kind = 'cuda' if device.startswith('cuda') else 'cpu'
@@ -53,6 +57,15 @@ class OnnxRuntimeExecutor(Executor):
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._sessions = {}
+        self._baseline_stages = ()
+        if baselines:
+            external = EXTERNAL_STAGE.get(bundle.spec.variant) if bundle.spec.external else None
+            if external is None:
+                raise BackendError('baseline scores need the segmentation logits: the torch '
+                                   'backend computes them for built-in networks, onnxruntime '
+                                   'for a segmentation that is an ONNX model; use backend '
+                                   'torch')
+            self._baseline_stages = (external,)
         for stage in bundle.spec.stage_inputs():
             path = bundle.onnx_path(stage, precision)
             if not bundle.onnx_path(stage).is_file():
@@ -63,8 +76,12 @@ class OnnxRuntimeExecutor(Executor):
                 if problem:
                     raise BackendError(problem)
             try:
-                self._sessions[stage] = ort.InferenceSession(str(path), options,
+                source = (_with_baselines(path, bundle.spec.num_classes)
+                          if stage in self._baseline_stages else str(path))
+                self._sessions[stage] = ort.InferenceSession(source, options,
                                                              providers=providers)
+            except BackendError:
+                raise
             except Exception as exc:  # noqa: B902 - ORT raises its own exception types
                 raise BackendError(f'{path}: ONNX Runtime cannot load it ({exc}); re-export '
                                    f'with `pixel-anomaly export`') from exc
@@ -79,7 +96,7 @@ class OnnxRuntimeExecutor(Executor):
         :param bundle: the bundle.
         :param device: ``cpu`` or ``cuda[:N]``.
         :param precision: ``fp32`` or, on the CPU, ``int8``.
-        :param options: ``threads``.
+        :param options: ``threads``, ``baselines``.
         :return: the executor.
         """
         return cls(bundle, device, precision, **options)
@@ -125,6 +142,8 @@ class OnnxRuntimeExecutor(Executor):
         :return: ``{output name: numpy array}``.
         """
         input_names, output_names = GRAPH_IO[stage]
+        if stage in self._baseline_stages:
+            output_names = output_names + BASELINE_OUTPUTS
         outputs = self._sessions[stage].run(list(output_names),
                                             {n: inputs[n] for n in input_names})
         return dict(zip(output_names, outputs))
@@ -140,6 +159,18 @@ class OnnxRuntimeExecutor(Executor):
     def close(self) -> None:
         """Drop the sessions."""
         self._sessions = {}
+
+
+def _with_baselines(path, num_classes: int) -> bytes:
+    """Return a stage graph extended with the baseline outputs, serialised."""
+    import onnx
+
+    from pixel_anomaly_ros.errors import PixelAnomalyError
+    from pixel_anomaly_ros.stages.external_graph import add_baselines
+    try:
+        return add_baselines(onnx.load(str(path)), num_classes).SerializeToString()
+    except PixelAnomalyError as exc:
+        raise BackendError(f'{path}: {exc}') from exc
 
 
 EXECUTOR = OnnxRuntimeExecutor

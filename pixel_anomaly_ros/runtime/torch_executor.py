@@ -20,8 +20,8 @@ class TorchExecutor(Executor):
     OPTIONS = ('compile_mode', 'baselines')
     OPTION_NOTES = {
         'baselines': 'baseline scores (max softmax, max logit, entropy, energy) need the '
-                     'segmentation logits, which only the torch backend exposes; use backend '
-                     'torch',
+                     'segmentation logits, which the torch backend exposes for built-in '
+                     'networks and onnxruntime for a segmentation that is an ONNX model',
         'compile_mode': 'torch.compile compiles PyTorch graphs'}
 
     def __init__(self, graphs: Dict[str, torch.nn.Module], device: str = 'cpu',
@@ -70,8 +70,10 @@ class TorchExecutor(Executor):
         :param bundle: the bundle.
         :param device: ``cpu`` or ``cuda[:N]``.
         :param precision: the wished precision (fp16 on a GPU; fp32 otherwise).
-        :return: (precision, reason).
+        :return: (precision, reason), or None for a bundle whose segmentation is an ONNX model.
         """
+        if bundle.spec.external is not None:
+            return None
         exported = bundle.has_onnx()
         if device != 'cpu':
             return (precision if precision in ('fp32', 'fp16') else 'fp32',
@@ -95,7 +97,13 @@ class TorchExecutor(Executor):
         :param baselines: evaluation only: also compute the baseline scores (see
             :func:`~pixel_anomaly_ros.stages.graphs.build_stage_graphs`).
         :return: the executor.
+        :raises BackendError: for a bundle whose segmentation is an ONNX model (no torch
+            module exists for it).
         """
+        if bundle.spec.external is not None:
+            raise BackendError(f'{bundle.path}: its segmentation is an ONNX model '
+                               f'({bundle.spec.external.file}), which the torch backend cannot '
+                               f'run; use backend onnxruntime or tensorrt (auto picks one)')
         networks = build_networks(bundle.spec, bundle.component_state_dicts(),
                                   where=str(bundle.weights_path))
         return cls(build_stage_graphs(bundle.spec, networks, baselines), device, precision,
