@@ -420,3 +420,34 @@ def test_everything_runs_without_torch(converted, data, tmp_path):
                           timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     assert 'RESULT int8 (40, 60)' in done.stdout
+
+
+def test_a_float16_model_gets_casts_around_it(tmp_path):
+    # image (float16) -> Cast -> 1x1 Conv (3 -> 5 classes) -> Cast -> logits (float16)
+    rng = np.random.default_rng(0)
+    weight = onnx.numpy_helper.from_array(rng.normal(size=(5, 3, 1, 1)).astype(np.float32), 'w')
+    nodes = [helper.make_node('Cast', ['x'], ['xf'], to=onnx.TensorProto.FLOAT),
+             helper.make_node('Conv', ['xf', 'w'], ['yf']),
+             helper.make_node('Cast', ['yf'], ['y'], to=onnx.TensorProto.FLOAT16)]
+    graph = helper.make_graph(
+        nodes, 'half', [helper.make_tensor_value_info('x', onnx.TensorProto.FLOAT16,
+                                                      [1, 3, 16, 24])],
+        [helper.make_tensor_value_info('y', onnx.TensorProto.FLOAT16, [1, 5, 16, 24])],
+        [weight])
+    path = tmp_path / 'half.onnx'
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid('', 17)],
+                                ir_version=8), str(path))
+    out = tmp_path / 'bundle'
+    assert main(['convert', 'segmentation-onnx', '--model', str(path), '--num-classes', '5',
+                 '--scorer', 'max_softmax', '--out', str(out)]) == 0
+    bundle = load_bundle(out)
+    image = rng.integers(0, 256, (16, 24, 3), dtype=np.uint8)
+    result = create_pipeline(bundle, 'onnxruntime')(image, return_maps=True)
+    mean = np.float32(bundle.spec.mean).reshape(1, 3, 1, 1)
+    std = np.float32(bundle.spec.std).reshape(1, 3, 1, 1)
+    x = ((image.transpose(2, 0, 1)[None].astype(np.float32) - mean) / std).astype(np.float16)
+    session = ort.InferenceSession(str(path), providers=['CPUExecutionProvider'])
+    logits = session.run(None, {'x': x})[0][0]
+    assert logits.dtype == np.float16
+    expected = reference.posthoc_score(logits.astype(np.float64), 'max_softmax')
+    assert np.abs(result.maps['raw_score'] - expected).max() <= 1e-5

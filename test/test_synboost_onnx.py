@@ -166,3 +166,17 @@ def test_uint8_round_trips_make_the_maps_multiples_of_1_255(flag):
         default = DissimilarityGraph(networks['dissimilarity'], networks['perceptual'], SIZE,
                                      19).eval()
         assert torch.equal(_dissimilarity_inputs(default, flag)[2][0], score)
+
+
+def test_synboost_refuses_a_model_without_the_19_classes(tmp_path, capsys):
+    _, files = _write_light_files(tmp_path, tiny=True)
+    model = export_model(tmp_path / 'seg7.onnx', 7, 17, 1, False)
+    args = ['convert', 'synboost_light', '--synthesis', str(files['synthesis']),
+            '--perceptual', str(files['perceptual']), '--dissimilarity',
+            str(files['dissimilarity']), '--tiny', '--out', str(tmp_path / 'out')]
+    assert main(args + ['--segmentation-onnx', str(model)]) == 2
+    assert '7 classes, but the class count given is 19' in capsys.readouterr().err
+    assert main(args + ['--segmentation-onnx', str(model), '--segmentation',
+                        str(files['segmentation'])]) == 2
+    assert 'not both' in capsys.readouterr().err
+    assert not (tmp_path / 'out').exists()
