@@ -44,19 +44,20 @@ BLUR_SIZE = 7
 BLUR_SIGMA = 1.0
 
 
-def gaussian_kernel(size: int, sigma: float) -> np.ndarray:
+def gaussian_taps(size: int, sigma: float) -> np.ndarray:
     """
-    Return the normalised 2-D Gaussian of :func:`pixel_anomaly_ros.scoring.gaussian_kernel`.
+    Return the 1-D factor of the normalised 2-D Gaussian of ``scoring.gaussian_kernel``.
+
+    The 2-D kernel (torchvision's, and SML's ``np.fromfunction`` one) is its outer product.
 
     :param size: odd kernel size.
     :param sigma: standard deviation in pixels.
-    :return: (size, size) float32 kernel summing to 1.
+    :return: (size,) float32 taps summing to 1.
     """
     half = (size - 1) / 2
     x = np.linspace(-half, half, size, dtype=np.float32)
     g = np.exp(-0.5 * (x / np.float32(sigma)) ** 2)
-    g = g / g.sum()
-    return np.outer(g, g).astype(np.float32)
+    return (g / g.sum()).astype(np.float32)
 
 
 class SoftmaxTerms:
@@ -166,9 +167,9 @@ def _cross_max(g: GraphBuilder, x: str, size: Tuple[int, int]) -> str:
     return g.op('Max', windows, 'cross_max')
 
 
-def _box_sum(g: GraphBuilder, x: str) -> str:
+def _box_sum(g: GraphBuilder, x: str, size: Tuple[int, int]) -> str:
     """3x3 sum with replicate padding (the official ``first_conv``)."""
-    return g.conv(g.pad(x, 1, 'edge'), np.ones((3, 3), np.float32), hint='box_sum')
+    return g.separable_filter(g.pad(x, 1, 'edge'), [1.0, 1.0, 1.0], size)
 
 
 def boundary_suppression(g: GraphBuilder, score: str, winner: str, size: Tuple[int, int],
@@ -208,35 +209,45 @@ def boundary_suppression(g: GraphBuilder, score: str, winner: str, size: Tuple[i
     for iteration in range(iterations):
         radius = 0 if iteration == iterations - 1 else width - step * iteration - 1
         keep = g.op('Sub', [one, expanded[radius]], 'non_boundary')
-        total = _box_sum(g, g.op('Mul', [out, keep]))
-        count = _box_sum(g, keep)
+        total = _box_sum(g, g.op('Mul', [out, keep]), size)
+        count = _box_sum(g, keep, size)
         mean = g.op('Div', [total, g.op('Max', [count, one])])
         averaged = g.op('Where', [g.op('Equal', [count, zero]), out, mean])
         out = g.op('Where', [g.op('Equal', [keep, zero]), averaged, out], 'suppressed')
     return out
 
 
-def dilated_smoothing(g: GraphBuilder, score: str, size: int = SML_SMOOTHING_SIZE,
-                      dilation: int = SML_SMOOTHING_DILATION,
+def dilated_smoothing(g: GraphBuilder, score: str, size: Tuple[int, int],
+                      kernel: int = SML_SMOOTHING_SIZE, dilation: int = SML_SMOOTHING_DILATION,
                       sigma: float = SML_SMOOTHING_SIGMA) -> str:
     """
-    Smooth as SML does: replicate padding ``dilation * (size // 2)``, dilated Gaussian.
+    Smooth as SML does: replicate padding ``dilation * (kernel // 2)``, dilated Gaussian.
 
     :param g: the builder.
     :param score: (1, 1, H, W) score.
-    :param size: kernel size.
+    :param size: (H, W).
+    :param kernel: kernel size.
     :param dilation: kernel dilation.
     :param sigma: Gaussian sigma.
     :return: the smoothed score.
     """
-    padded = g.pad(score, dilation * (size // 2), 'edge')
-    return g.conv(padded, gaussian_kernel(size, sigma), dilation, 'dilated_smoothing')
+    padded = g.pad(score, dilation * (kernel // 2), 'edge')
+    return g.separable_filter(padded, gaussian_taps(kernel, sigma), size, dilation,
+                              'dilated_smoothing')
 
 
-def gaussian_blur(g: GraphBuilder, score: str) -> str:
-    """Blur with PEBAL's 7x7 Gaussian (sigma 1, reflect padding), as ``scoring.gaussian_blur``."""
+def gaussian_blur(g: GraphBuilder, score: str, size: Tuple[int, int]) -> str:
+    """
+    Blur with PEBAL's 7x7 Gaussian (sigma 1, reflect padding), as ``scoring.gaussian_blur``.
+
+    :param g: the builder.
+    :param score: (1, 1, H, W) score.
+    :param size: (H, W).
+    :return: the blurred score.
+    """
     padded = g.pad(score, BLUR_SIZE // 2, 'reflect')
-    return g.conv(padded, gaussian_kernel(BLUR_SIZE, BLUR_SIGMA), hint='blurred')
+    return g.separable_filter(padded, gaussian_taps(BLUR_SIZE, BLUR_SIGMA), size,
+                              hint='blurred')
 
 
 def posthoc_score(t: SoftmaxTerms, scorer: str, size: Tuple[int, int],
@@ -262,9 +273,9 @@ def posthoc_score(t: SoftmaxTerms, scorer: str, size: Tuple[int, int],
     if suppress_boundaries:
         score = boundary_suppression(t.g, score, t.winner, size)
     if smooth:
-        score = dilated_smoothing(t.g, score)
+        score = dilated_smoothing(t.g, score, size)
     if blur:
-        score = gaussian_blur(t.g, score)
+        score = gaussian_blur(t.g, score, size)
     return score
 
 
