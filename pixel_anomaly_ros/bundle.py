@@ -17,6 +17,8 @@ import tempfile
 from typing import Dict, List, Optional, Tuple
 
 from pixel_anomaly_ros.errors import PixelAnomalyError
+from pixel_anomaly_ros.external_segmentation import (EXTERNAL_STAGE, ExternalModelError,
+                                                     ExternalSegmentation)
 import yaml
 
 FORMAT_VERSION = 1
@@ -27,11 +29,13 @@ WEIGHTS_FILE = 'weights.safetensors'
 VARIANT_COMPONENTS = {
     'synboost_light': ('segmentation', 'synthesis', 'perceptual', 'dissimilarity'),
     'pebal': ('segmentation',),
+    'segmentation_onnx': (),
 }
 #: Stage names each variant runs, in order (pre- and post-processing included).
 VARIANT_STAGES = {
     'synboost_light': ('preprocess', 'segmentation', 'synthesis', 'dissimilarity', 'postprocess'),
     'pebal': ('preprocess', 'energy', 'postprocess'),
+    'segmentation_onnx': ('preprocess', 'posthoc', 'postprocess'),
 }
 ENSEMBLE_TERMS = ('p_anomaly', 'entropy', 'perceptual', 'distance')
 
@@ -86,6 +90,10 @@ class BundleSpec:
     description: str = ''
     provenance: Dict[str, object] = field(default_factory=dict)
     validation: Dict[str, object] = field(default_factory=dict)
+    #: The user's ONNX segmentation model (``segmentation_onnx`` section), or None.
+    external: Optional[ExternalSegmentation] = None
+    #: SynBoost: truncate the dissimilarity inputs to 8 bits as the official code does.
+    uint8_round_trips: bool = False
 
     def stage_inputs(self) -> Dict[str, Dict[str, List[int]]]:
         """
@@ -96,6 +104,8 @@ class BundleSpec:
         h, w = self.input_size
         if self.variant == 'pebal':
             return {'energy': {'image': [1, 3, h, w]}}
+        if self.variant == 'segmentation_onnx':
+            return {'posthoc': {'image': [1, 3, h, w]}}
         sh, sw = self.synthesis_size
         maps = [1, 1, h, w]
         return {
@@ -121,17 +131,21 @@ class BundleSpec:
             raise BundleError(f'{where}: unknown variant {self.variant!r}; expected one of '
                               f'{sorted(VARIANT_COMPONENTS)}')
         needed = VARIANT_COMPONENTS[self.variant]
+        if self.external is not None:  # its segmentation is the ONNX model, not a network
+            needed = tuple(c for c in needed if c != 'segmentation')
         missing = [c for c in needed if c not in self.networks]
         extra = [c for c in self.networks if c not in needed]
         if missing or extra:
             raise BundleError(f'{where}: variant {self.variant} needs networks {list(needed)}; '
                               f'missing {missing}, unexpected {extra}')
-        from pixel_anomaly_ros.networks import NETWORKS
+        if self.networks:  # (the registry imports torch; an ONNX segmentation needs none)
+            from pixel_anomaly_ros.networks import NETWORKS
         for component, spec in self.networks.items():
             if spec.builder not in NETWORKS:
                 raise BundleError(f'{where}: networks.{component}.builder {spec.builder!r} is '
                                   f'not a known network; known: {sorted(NETWORKS)}')
-        _check_size(where, 'input.size', self.input_size, multiple=8)
+        _check_size(where, 'input.size', self.input_size,
+                    multiple=1 if self.external is not None else 8)
         if self.variant == 'synboost_light':
             _check_size(where, 'synthesis_size', self.synthesis_size, multiple=8)
         if self.channel_order not in ('rgb', 'bgr'):
@@ -147,6 +161,18 @@ class BundleSpec:
                               f'calibrated score), got {self.threshold}')
         if sorted(self.ensemble) != sorted(ENSEMBLE_TERMS):
             raise BundleError(f'{where}: ensemble needs exactly the weights {ENSEMBLE_TERMS}')
+        if self.variant == 'segmentation_onnx' and self.external is None:
+            raise BundleError(f'{where}: variant segmentation_onnx needs its segmentation_onnx '
+                              f'section; re-create the bundle with `pixel-anomaly convert '
+                              f'segmentation-onnx`')
+        if self.external is not None and self.variant not in EXTERNAL_STAGE:
+            raise BundleError(f'{where}: a segmentation_onnx section does not go with variant '
+                              f'{self.variant}')
+        if self.external is not None:
+            try:
+                self.external.validate(self.variant, self.num_classes)
+            except ExternalModelError as exc:
+                raise BundleError(f'{where}: {exc}') from exc
 
     def to_yaml_dict(self) -> dict:
         """Return the ``bundle.yaml`` document."""
@@ -170,6 +196,10 @@ class BundleSpec:
         }
         if self.synthesis_size is not None:
             doc['synthesis_size'] = list(self.synthesis_size)
+        if self.external is not None:
+            doc['segmentation_onnx'] = self.external.to_yaml_dict()
+        if self.uint8_round_trips:
+            doc['uint8_round_trips'] = True
         return doc
 
     @classmethod
@@ -207,8 +237,11 @@ class BundleSpec:
                 or cls.__dataclass_fields__['ensemble'].default_factory(),
                 description=str(doc.get('description', '')),
                 provenance=dict(doc.get('provenance') or {}),
-                validation=dict(doc.get('validation') or {}))
-        except (KeyError, TypeError, AttributeError) as exc:
+                validation=dict(doc.get('validation') or {}),
+                external=ExternalSegmentation.from_yaml_dict(doc['segmentation_onnx'])
+                if doc.get('segmentation_onnx') is not None else None,
+                uint8_round_trips=bool(doc.get('uint8_round_trips', False)))
+        except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise BundleError(f'{where}: missing or malformed field ({exc!r}); see '
                               f'models/README.md for the bundle.yaml layout') from exc
         spec.validate(where)
@@ -239,6 +272,12 @@ class Bundle:
     def weights_path(self) -> Path:
         """Path of the safetensors weights file."""
         return self.path / WEIGHTS_FILE
+
+    @property
+    def external_path(self) -> Optional[Path]:
+        """Path of the user's ONNX segmentation model, or None for built-in networks."""
+        external = self.spec.external
+        return None if external is None else self.path / external.file
 
     def onnx_path(self, stage: str, precision: str = 'fp32') -> Path:
         """
@@ -298,6 +337,8 @@ class Bundle:
         :return: ``{component: state_dict}`` on the CPU.
         :raises BundleError: if the file is missing, unreadable or lacks a component.
         """
+        if not self.spec.networks:  # the segmentation is an ONNX model: nothing to read
+            return {}
         from safetensors import SafetensorError
         from safetensors.torch import load_file
         if not self.weights_path.is_file():
@@ -347,7 +388,7 @@ def load_bundle(path) -> Bundle:
 
 
 def write_bundle(spec: BundleSpec, state_dicts: Dict[str, dict], out_dir,
-                 overwrite: bool = False) -> Bundle:
+                 overwrite: bool = False, files: Optional[Dict[str, Path]] = None) -> Bundle:
     """
     Write a bundle atomically: everything goes to a temporary sibling, renamed at the end.
 
@@ -355,10 +396,12 @@ def write_bundle(spec: BundleSpec, state_dicts: Dict[str, dict], out_dir,
     :param state_dicts: ``{component: state_dict}`` for every network of the variant.
     :param out_dir: target directory; must not exist unless ``overwrite``.
     :param overwrite: replace an existing directory.
+    :param files: further files of the bundle, ``{name in the bundle: source path}`` (e.g. a
+        user's ONNX model); copied before the old directory is replaced, so a source may lie
+        inside it.
     :return: the written bundle.
     :raises BundleError: if the spec is invalid or the target exists.
     """
-    from safetensors.torch import save_file
     spec.validate()
     out_dir = Path(out_dir)
     if out_dir.exists() and not overwrite:
@@ -368,10 +411,16 @@ def write_bundle(spec: BundleSpec, state_dicts: Dict[str, dict], out_dir,
                           f'{sorted(spec.networks)}')
     flat = {f'{c}.{k}': v.detach().cpu().contiguous()
             for c, sd in state_dicts.items() for k, v in sd.items()}
+    if flat:
+        from safetensors.torch import save_file
+    else:  # no network weights (the segmentation is an ONNX model): no torch needed
+        from safetensors.numpy import save_file
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.', dir=out_dir.parent))
     try:
         save_file(flat, str(tmp / WEIGHTS_FILE))
+        for name, source in (files or {}).items():
+            shutil.copyfile(source, tmp / name)
         spec.provenance = dict(spec.provenance)
         spec.provenance['weights_sha256'] = sha256_file(tmp / WEIGHTS_FILE)
         (tmp / BUNDLE_FILE).write_text(

@@ -33,9 +33,14 @@ LIGHT_SOURCES = {
 def convert_synboost_light(out_dir, segmentation, synthesis, perceptual, dissimilarity,
                            name: Optional[str] = None, preset: str = 'light',
                            input_size: Optional[Tuple[int, int]] = None,
-                           trust_pickle: bool = False, overwrite: bool = False) -> Bundle:
+                           trust_pickle: bool = False, overwrite: bool = False,
+                           uint8_round_trips: bool = True) -> Bundle:
     """
     Convert the four official checkpoints of SynBoost Light into a bundle.
+
+    The official pipeline stores the re-synthesis, entropy, distance and perceptual difference
+    as 8-bit images before the dissimilarity network reads them; ``uint8_round_trips`` (on by
+    default here) reproduces that inside the graphs.
 
     :param out_dir: bundle directory to create.
     :param segmentation: Fast_Seg ICNet checkpoint.
@@ -47,11 +52,27 @@ def convert_synboost_light(out_dir, segmentation, synthesis, perceptual, dissimi
     :param input_size: (height, width) the segmentation runs at (default: the preset's).
     :param trust_pickle: allow full unpickling of files the safe loader refuses.
     :param overwrite: replace an existing bundle directory.
+    :param uint8_round_trips: truncate the dissimilarity inputs to 8 bits as the official code.
     :return: the written bundle.
     """
     files = {'segmentation': segmentation, 'synthesis': synthesis,
              'perceptual': perceptual, 'dissimilarity': dissimilarity}
     spec = preset_spec(preset)
+    spec.uint8_round_trips = uint8_round_trips
+    networks = load_light_networks(spec, files, trust_pickle)
+    return _write(spec, networks, files, out_dir, name, input_size, overwrite)
+
+
+def load_light_networks(spec, files: Dict[str, object], trust_pickle: bool = False
+                        ) -> Dict[str, nn.Module]:
+    """
+    Load official SynBoost Light checkpoints strictly into the preset's networks.
+
+    :param spec: the preset spec (its builders).
+    :param files: ``{component: checkpoint file}`` for some or all of :data:`LIGHT_SOURCES`.
+    :param trust_pickle: allow full unpickling of files the safe loader refuses.
+    :return: ``{component: network}``, spectral norm folded.
+    """
     networks = {}
     for component, path in files.items():
         builder = spec.networks[component].builder
@@ -64,7 +85,7 @@ def convert_synboost_light(out_dir, segmentation, synthesis, perceptual, dissimi
         if component == 'synthesis':
             fold_spectral_norm(network)
         networks[component] = network
-    return _write(spec, networks, files, out_dir, name, input_size, overwrite)
+    return networks
 
 
 def convert_pebal(out_dir, checkpoint, name: Optional[str] = None, tiny: bool = False,
@@ -110,7 +131,7 @@ def convert_pebal(out_dir, checkpoint, name: Optional[str] = None, tiny: bool = 
 
 def _write(spec, networks: Dict[str, nn.Module], files: Dict[str, object], out_dir,
            name: Optional[str], input_size: Optional[Tuple[int, int]],
-           overwrite: bool) -> Bundle:
+           overwrite: bool, extra_files: Optional[Dict[str, Path]] = None) -> Bundle:
     out_dir = Path(out_dir)
     spec.name = name or out_dir.name
     if input_size is not None:
@@ -122,4 +143,4 @@ def _write(spec, networks: Dict[str, nn.Module], files: Dict[str, object], out_d
                     for c, p in files.items()],
     }
     return write_bundle(spec, {c: n.state_dict() for c, n in networks.items()}, out_dir,
-                        overwrite=overwrite)
+                        overwrite=overwrite, files=extra_files)

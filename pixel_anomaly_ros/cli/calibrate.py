@@ -21,7 +21,9 @@ def add_parser(subparsers) -> None:
                     'labels/ with 0 inlier, 1 anomaly, 255 void, or a synth output): SynBoost '
                     'ensemble weights by AP grid search, score_lo/score_hi as robust '
                     'percentiles, the threshold at 95 % TPR; written into bundle.yaml '
-                    'atomically.',
+                    'atomically. A segmentation-onnx bundle with the sml scorer first gets its '
+                    'SML class statistics (mean and std of the max logit per predicted class, '
+                    'inlier pixels).',
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--bundle', required=True, help='bundle directory to calibrate')
     p.add_argument('--data', required=True, help='anomaly folder or synth output')

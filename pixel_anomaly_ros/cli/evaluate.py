@@ -42,7 +42,8 @@ def add_parser(subparsers) -> None:
     p.add_argument('--bundle', required=True, help='bundle directory')
     add_dataset_arguments(p, 'dataset root (the bag for --dataset bag)')
     p.add_argument('--baselines', action='store_true',
-                   help='also evaluate max softmax, max logit, entropy and energy (torch only)')
+                   help='also evaluate max softmax, max logit, entropy and energy (torch; '
+                        'onnxruntime for a segmentation that is an ONNX model)')
     p.add_argument('--binned', action='store_true',
                    help='bounded-memory binned pixel metrics (65536 bins) instead of exact')
     p.add_argument('--limit', type=count_type(1), metavar='N', help='evaluate at most N frames')

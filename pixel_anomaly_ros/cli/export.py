@@ -18,7 +18,9 @@ def add_parser(subparsers) -> None:
         description='Write one self-contained ONNX graph per stage into the bundle (static '
                     'shapes from bundle.yaml), check it with the ONNX checker and against the '
                     'TensorRT operator allow-list, run it in ONNX Runtime and compare it with '
-                    'PyTorch. A graph that fails any check does not replace the previous one.')
+                    'PyTorch. A stage built around your own ONNX model (convert '
+                    'segmentation-onnx) is composed again from it and bundle.yaml, without '
+                    'torch. A graph that fails any check does not replace the previous one.')
     p.add_argument('--bundle', required=True, help='bundle directory')
     p.add_argument('--opset', type=int, default=18, choices=range(18, 21), metavar='18-20',
                    help='ONNX opset, 18-20 (default 18)')
@@ -73,13 +75,13 @@ def run(args: argparse.Namespace) -> int:
     if args.calibration and not (args.int8 or int8_engines):
         raise ValueError('--calibration goes with --int8 or --tensorrt --precision int8')
     from pixel_anomaly_ros.bundle import load_bundle
+    from pixel_anomaly_ros.export.external_graph import export_stage_graphs
     from pixel_anomaly_ros.export.int8_calibration import load_calibration_images
-    from pixel_anomaly_ros.export.onnx_export import export_bundle
     bundle = load_bundle(args.bundle)
     images = (load_calibration_images(args.calibration, args.calibration_limit)
               if args.calibration else ())
     if not args.build_only:
-        export_bundle(bundle, opset=args.opset, atol=args.atol)
+        export_stage_graphs(bundle, args.opset, args.atol)
     if args.int8 or int8_engines:
         from pixel_anomaly_ros.export.quantization import quantize_bundle
         print(f'quantising the graphs of {bundle.path} to int8 on {len(images)} calibration '

@@ -297,7 +297,8 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
     :param root: dataset root (the bag for ``'bag'``).
     :param options: keyword options of the dataset's opener (e.g. ``image_topic``).
     :param baselines: also evaluate the max-softmax, max-logit, entropy and energy scores of
-        the same segmentation pass (torch backend only).
+        the same segmentation pass (torch backend; onnxruntime for a segmentation that is an
+        ONNX model).
     :param binned: bounded-memory binned pixel metrics instead of exact ones.
     :param limit: evaluate at most this many frames.
     :param frames: evaluate only the frames with these names.

@@ -16,7 +16,6 @@ from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.pipelines import pipeline_for
 from pixel_anomaly_ros.runtime.base import Executor
-from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
 from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
 
 
@@ -32,17 +31,25 @@ def collect_stage_inputs(bundle: Bundle, images: Sequence[np.ndarray], device: s
     Every image costs one host copy of all stage inputs (about 80 MB for a 2048x1024 Light
     bundle), so a few dozen images is the practical range on a small machine.
 
-    :param bundle: the bundle (its weights run on the torch executor).
+    :param bundle: the bundle (its weights run on the torch executor; a segmentation that is
+        an ONNX model runs on ONNX Runtime on the CPU, fp32).
     :param images: RGB uint8 images.
     :param device: torch device of the fp32 pipeline; ``auto`` uses CUDA when present.
     :param progress: show a progress bar.
     :return: ``{stage: [{input name: array}, ...]}``, one entry per image.
     """
-    import torch
     from tqdm import tqdm
-    if device == 'auto':
-        device = 'cuda' if torch.cuda.is_available() else 'cpu'
-    recorder = RecordingExecutor(TorchExecutor.for_bundle(bundle, device, 'fp32'))
+    if bundle.spec.external is not None:
+        from pixel_anomaly_ros.runtime.onnxruntime_executor import OnnxRuntimeExecutor
+        inner = OnnxRuntimeExecutor(bundle)
+    else:
+        import torch
+
+        from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor
+        if device == 'auto':
+            device = 'cuda' if torch.cuda.is_available() else 'cpu'
+        inner = TorchExecutor.for_bundle(bundle, device, 'fp32')
+    recorder = RecordingExecutor(inner)
     pipeline = pipeline_for(bundle, recorder)
     try:
         for image in tqdm(images, desc='calibration images', unit='image',

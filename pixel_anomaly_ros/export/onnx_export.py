@@ -9,7 +9,6 @@ ONNX Runtime and compared with PyTorch before it replaces any previous file.
 """
 
 from dataclasses import dataclass
-from functools import lru_cache
 import os
 from pathlib import Path
 import time
@@ -18,12 +17,12 @@ from typing import Dict, List, Sequence, Tuple
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.errors import PixelAnomalyError
+from pixel_anomaly_ros.export.onnx_ops import allowed_op_types, ALLOWED_OPS_FILE
 from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
 from pixel_anomaly_ros.stages.graphs import build_networks, build_stage_graphs
 import torch
 
 DEFAULT_OPSET = 18
-ALLOWED_OPS_FILE = Path(__file__).parent / 'data' / 'tensorrt_onnx_ops.txt'
 
 
 class ExportError(PixelAnomalyError, RuntimeError):
@@ -39,14 +38,6 @@ class StageExport:
     op_types: List[str]
     max_abs_diff: Dict[str, float]
     seconds: float
-
-
-@lru_cache(maxsize=1)
-def allowed_op_types() -> frozenset:
-    """Return the ONNX operator types the exported graphs may use (TensorRT-parsable)."""
-    lines = ALLOWED_OPS_FILE.read_text().splitlines()
-    return frozenset(line.strip() for line in lines
-                     if line.strip() and not line.startswith('#'))
 
 
 def example_inputs(bundle: Bundle, stage: str, seed: int = 0) -> Tuple[torch.Tensor, ...]:

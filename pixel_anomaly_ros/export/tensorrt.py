@@ -25,8 +25,9 @@ def build_tensorrt_engines(bundle: Bundle, precision: str = 'fp16', device: str 
     :param precision: ``fp32``, ``fp16`` or ``int8``.
     :param device: the CUDA device to build for.
     :param force: rebuild engines even when the cache holds valid ones.
-    :param verify: run the TensorRT and the PyTorch-CUDA fp32 pipelines on one random image
-        and compare them; ``False`` builds only (``--build-only``).
+    :param verify: run the TensorRT and the PyTorch-CUDA fp32 pipelines (ONNX Runtime for a
+        segmentation that is an ONNX model) on one random image and compare them; ``False``
+        builds only (``--build-only``).
     :return: ``{'score': max abs difference, 'train_ids': mismatch fraction}`` (empty when
         not verified).
     :raises ExportError: when an fp32 engine differs from PyTorch by more than 1e-3.
@@ -45,7 +46,9 @@ def build_tensorrt_engines(bundle: Bundle, precision: str = 'fp16', device: str 
     h, w = bundle.spec.input_size
     image = np.random.default_rng(0).integers(0, 256, (h, w, 3), dtype=np.uint8)
     engine = create_pipeline(bundle, 'tensorrt', device, precision)
-    reference = create_pipeline(bundle, 'torch', device, 'fp32')
+    # A segmentation that is an ONNX model has no torch module: ONNX Runtime is the reference.
+    reference = (create_pipeline(bundle, 'onnxruntime', 'cpu', 'fp32') if bundle.spec.external
+                 else create_pipeline(bundle, 'torch', device, 'fp32'))
     got = engine(image, return_maps=True)
     expected = reference(image, return_maps=True)
     engine.executor.close()

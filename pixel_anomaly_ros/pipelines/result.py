@@ -15,7 +15,8 @@ class AnomalyResult:
 
     :ivar score: (H, W) float32 calibrated anomaly score in [0, 1].
     :ivar mask: (H, W) bool, ``score >= threshold``.
-    :ivar train_ids: (H, W) uint8 Cityscapes train ids (0..18).
+    :ivar train_ids: (H, W) uint8 class ids (Cityscapes train ids 0..18 unless the bundle's
+        segmentation is an ONNX model with other classes).
     :ivar timings_ms: milliseconds per stage, in run order.
     :ivar maps: optional extra maps at network resolution (e.g. ``raw_score``, ``entropy``),
         filled only when the pipeline is asked for them.

@@ -277,7 +277,10 @@ def _device(get) -> str:
     device = get('device').value
     if device != 'auto' or get('backend').value == 'auto':
         return device
-    import torch
+    try:
+        import torch
+    except ImportError:  # ONNX Runtime bundles run without torch
+        return 'cpu'
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 

@@ -102,7 +102,11 @@ def choose_backend(bundle: Bundle, device: str = 'auto', precision: str = 'fp16'
         devices.insert(0, device if device.startswith('cuda') else 'cuda')
     for candidate_device in devices:
         for backend in BACKENDS:
-            choice = executor_class(backend).auto_choice(bundle, candidate_device, precision)
+            try:
+                cls = executor_class(backend)
+            except ImportError:  # its runtime (e.g. torch) is not installed: it cannot run here
+                continue
+            choice = cls.auto_choice(bundle, candidate_device, precision)
             if choice is not None:
                 return (backend, candidate_device) + tuple(choice)
     raise BackendError(f'no backend can run {bundle.path} here (tried {list(BACKENDS)})')

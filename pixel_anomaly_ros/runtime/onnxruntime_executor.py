@@ -14,8 +14,9 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
+from pixel_anomaly_ros.external_segmentation import EXTERNAL_STAGE
 from pixel_anomaly_ros.runtime.base import BackendError, Executor, parse_device
-from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
+from pixel_anomaly_ros.stages.graph_io import BASELINE_OUTPUTS, GRAPH_IO
 
 
 def execution_providers(device: str, available: Sequence[str]
@@ -42,10 +43,10 @@ class OnnxRuntimeExecutor(Executor):
     """Runs the bundle's ``<stage>.onnx`` graphs with ONNX Runtime."""
 
     backend = 'onnxruntime'
-    OPTIONS = ('threads',)
+    OPTIONS = ('threads', 'baselines')
 
     def __init__(self, bundle: Bundle, device: str = 'cpu', precision: str = 'fp32',
-                 threads: int = 2):
+                 threads: int = 2, baselines: bool = False):
         """
         Open one session per stage.
 
@@ -54,8 +55,11 @@ class OnnxRuntimeExecutor(Executor):
         :param precision: ``fp32`` (the exported graphs) or, on the CPU, ``int8`` (their
             quantised copies, ``pixel-anomaly export --int8``).
         :param threads: intra-op threads on the CPU.
-        :raises BackendError: for a missing or stale graph, a missing provider or an
-            unsupported precision.
+        :param baselines: evaluation only, for bundles whose segmentation is a user's ONNX
+            model: that stage also returns the baseline scores of its logits
+            (``BASELINE_OUTPUTS``), from a copy of its graph extended in memory.
+        :raises BackendError: for a missing or stale graph, a missing provider, an
+            unsupported precision, or baselines of a built-in network.
         """
         import onnxruntime as ort
         kind, index = parse_device(device)
@@ -72,6 +76,15 @@ class OnnxRuntimeExecutor(Executor):
         options.inter_op_num_threads = 1
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         self._sessions = {}
+        self._baseline_stages = ()
+        if baselines:
+            external = EXTERNAL_STAGE.get(bundle.spec.variant) if bundle.spec.external else None
+            if external is None:
+                raise BackendError('baseline scores need the segmentation logits: the torch '
+                                   'backend computes them for built-in networks, onnxruntime '
+                                   'for a segmentation that is an ONNX model; use backend '
+                                   'torch')
+            self._baseline_stages = (external,)
         for stage in bundle.spec.stage_inputs():
             path = bundle.onnx_path(stage, precision)
             if not bundle.onnx_path(stage).is_file():
@@ -82,9 +95,13 @@ class OnnxRuntimeExecutor(Executor):
                 if problem:
                     raise BackendError(problem)
             try:
+                source = (_with_baselines(path, bundle.spec.num_classes)
+                          if stage in self._baseline_stages else str(path))
                 self._sessions[stage] = ort.InferenceSession(
-                    str(path), options, providers=[name for name, _ in chosen],
+                    source, options, providers=[name for name, _ in chosen],
                     provider_options=[opts for _, opts in chosen])
+            except BackendError:
+                raise
             except Exception as exc:  # noqa: B902 - ORT raises its own exception types
                 raise BackendError(f'{path}: ONNX Runtime cannot load it ({exc}); re-export '
                                    f'with `pixel-anomaly export`') from exc
@@ -99,7 +116,7 @@ class OnnxRuntimeExecutor(Executor):
         :param bundle: the bundle.
         :param device: ``cpu`` or ``cuda[:N]``.
         :param precision: ``fp32`` or, on the CPU, ``int8``.
-        :param options: ``threads``.
+        :param options: ``threads``, ``baselines``.
         :return: the executor.
         """
         return cls(bundle, device, precision, **options)
@@ -146,6 +163,8 @@ class OnnxRuntimeExecutor(Executor):
         :return: ``{output name: value}`` of the same kind.
         """
         input_names, output_names = GRAPH_IO[stage]
+        if stage in self._baseline_stages:
+            output_names = output_names + BASELINE_OUTPUTS
         session = self._sessions[stage]
         if self._cuda is None:
             outputs = session.run(list(output_names), {n: inputs[n] for n in input_names})
@@ -173,6 +192,18 @@ class OnnxRuntimeExecutor(Executor):
     def close(self) -> None:
         """Drop the sessions."""
         self._sessions = {}
+
+
+def _with_baselines(path, num_classes: int) -> bytes:
+    """Return a stage graph extended with the baseline outputs, serialised."""
+    import onnx
+
+    from pixel_anomaly_ros.errors import PixelAnomalyError
+    from pixel_anomaly_ros.stages.external_graph import add_baselines
+    try:
+        return add_baselines(onnx.load(str(path)), num_classes).SerializeToString()
+    except PixelAnomalyError as exc:
+        raise BackendError(f'{path}: {exc}') from exc
 
 
 EXECUTOR = OnnxRuntimeExecutor

@@ -29,8 +29,8 @@ class TorchExecutor(Executor):
     OPTIONS = ('compile_mode', 'baselines', 'cuda_graphs', 'channels_last')
     OPTION_NOTES = {
         'baselines': 'baseline scores (max softmax, max logit, entropy, energy) need the '
-                     'segmentation logits, which only the torch backend exposes; use backend '
-                     'torch',
+                     'segmentation logits, which the torch backend exposes for built-in '
+                     'networks and onnxruntime for a segmentation that is an ONNX model',
         'compile_mode': 'torch.compile compiles PyTorch graphs',
         'cuda_graphs': 'CUDA graphs capture PyTorch kernels',
         'channels_last': 'a PyTorch memory format'}
@@ -99,8 +99,10 @@ class TorchExecutor(Executor):
         :param bundle: the bundle.
         :param device: ``cpu`` or ``cuda[:N]``.
         :param precision: the wished precision (fp16 on a GPU; fp32 otherwise).
-        :return: (precision, reason).
+        :return: (precision, reason), or None for a bundle whose segmentation is an ONNX model.
         """
+        if bundle.spec.external is not None:
+            return None
         exported = bundle.has_onnx()
         if device != 'cpu':
             return (precision if precision in ('fp32', 'fp16') else 'fp32',
@@ -124,7 +126,13 @@ class TorchExecutor(Executor):
         :param options: ``compile_mode``, ``cuda_graphs``, ``channels_last`` (see
             :class:`TorchExecutor`).
         :return: the executor.
+        :raises BackendError: for a bundle whose segmentation is an ONNX model (no torch
+            module exists for it).
         """
+        if bundle.spec.external is not None:
+            raise BackendError(f'{bundle.path}: its segmentation is an ONNX model '
+                               f'({bundle.spec.external.file}), which the torch backend cannot '
+                               f'run; use backend onnxruntime or tensorrt (auto picks one)')
         networks = build_networks(bundle.spec, bundle.component_state_dicts(),
                                   where=str(bundle.weights_path))
         return cls(build_stage_graphs(bundle.spec, networks, baselines), device, precision,

@@ -15,10 +15,11 @@ GRAPH_IO = {
     'dissimilarity': (('image', 'synthesis', 'train_ids', 'entropy', 'distance', 'weights'),
                       ('score', 'p_anomaly', 'perceptual')),
     'energy': (('image',), ('score', 'train_ids')),
+    'posthoc': (('image',), ('score', 'train_ids')),
 }
 
 #: Extra outputs of the stages in :data:`BASELINE_STAGES` when built with ``baselines=True``
 #: (evaluation only; the exported graphs never have them).
 BASELINE_OUTPUTS = ('baseline_max_softmax', 'baseline_max_logit', 'baseline_entropy',
                     'baseline_energy')
-BASELINE_STAGES = ('segmentation', 'energy')
+BASELINE_STAGES = ('segmentation', 'energy', 'posthoc')

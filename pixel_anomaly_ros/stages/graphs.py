@@ -150,11 +150,24 @@ class SynthesisGraph(nn.Module):
         return (image + 1.0) * 0.5
 
 
+def uint8_round_trip(x: torch.Tensor) -> torch.Tensor:
+    """
+    Truncate a [0, 1] map to 8 bits as the official SynBoost code does between its stages.
+
+    ``(x * 255).astype(np.uint8)`` (or a PIL image of it) read back as ``/ 255``: clipped to
+    [0, 1] first (SPADE's ``tensor2im`` clips; the other maps lie in [0, 1] already).
+
+    :param x: map or image in [0, 1].
+    :return: ``floor(clip(x, 0, 1) * 255) / 255``, multiples of 1/255.
+    """
+    return torch.floor(x.clamp(0.0, 1.0) * 255.0) / 255.0
+
+
 class DissimilarityGraph(nn.Module):
     """SynBoost Light stage 3: perceptual difference, dissimilarity network and ensemble."""
 
     def __init__(self, dissimilarity: nn.Module, perceptual: nn.Module, size: Tuple[int, int],
-                 num_classes: int = 19):
+                 num_classes: int = 19, uint8_round_trips: bool = False):
         """
         Wrap the dissimilarity and VGG perceptual-difference networks.
 
@@ -162,12 +175,17 @@ class DissimilarityGraph(nn.Module):
         :param perceptual: VGG19 difference returning an un-normalised (B, 1, h, w) map.
         :param size: dissimilarity (height, width), the synthesis size.
         :param num_classes: number of semantic classes of the one-hot input.
+        :param uint8_round_trips: truncate the re-synthesis, entropy, distance and perceptual
+            difference to 8 bits (:func:`uint8_round_trip`) before the dissimilarity network
+            and the ensemble read them, as the official pipeline does (it stores them as uint8
+            images); bundles converted from the official checkpoints set it.
         """
         super().__init__()
         self.dissimilarity = dissimilarity
         self.perceptual = perceptual
         self.size = tuple(size)
         self.num_classes = num_classes
+        self.uint8_round_trips = uint8_round_trips
         self.imagenet = imagenet_normaliser()
 
     def forward(self, image: torch.Tensor, synthesis: torch.Tensor, train_ids: torch.Tensor,
@@ -184,6 +202,9 @@ class DissimilarityGraph(nn.Module):
         :param weights: (4,) ensemble weights for P(anomaly), entropy, perceptual, distance.
         :return: score, P(anomaly) and perceptual difference, each (1, 1, h, w).
         """
+        if self.uint8_round_trips:
+            synthesis = uint8_round_trip(synthesis)
+            entropy, distance = uint8_round_trip(entropy), uint8_round_trip(distance)
         original = self.imagenet(resize_nearest_exact(image, self.size))
         resynthesis = self.imagenet(synthesis * 255.0)
         ids = resize_nearest_exact(train_ids.to(torch.float32), self.size)
@@ -191,6 +212,8 @@ class DissimilarityGraph(nn.Module):
         entropy = resize_nearest_exact(entropy, self.size)
         distance = resize_nearest_exact(distance, self.size)
         perceptual = scoring.min_max_normalise(self.perceptual(original, resynthesis))
+        if self.uint8_round_trips:
+            perceptual = uint8_round_trip(perceptual)
         logits = self.dissimilarity(original, resynthesis, semantic, entropy, perceptual,
                                     distance)
         p_anomaly = F.softmax(logits, dim=1)[:, 1:2]
@@ -272,19 +295,21 @@ def build_stage_graphs(spec: BundleSpec, networks: Dict[str, nn.Module],
     :param networks: ``{component: network}`` from :func:`build_networks`.
     :param baselines: evaluation only: the stage in :data:`.graph_io.BASELINE_STAGES` also
         returns the :data:`.graph_io.BASELINE_OUTPUTS`; leave it off for export and deployment.
-    :return: ``{stage: graph}`` in eval mode, in run order.
+    :return: ``{stage: graph}`` in eval mode, in run order; a stage built around a user's ONNX
+        model has no torch graph and is left out
+        (:mod:`pixel_anomaly_ros.stages.external_graph`).
     """
     normaliser = InputNormaliser(spec.mean, spec.std, bgr=spec.channel_order == 'bgr')
+    graphs = {}
     if spec.variant == 'pebal':
-        graphs = {'energy': EnergyGraph(networks['segmentation'], normaliser,
-                                        spec.num_classes, baselines=baselines)}
-    else:
-        graphs = {
-            'segmentation': SegmentationGraph(networks['segmentation'], normaliser,
-                                              spec.num_classes, baselines=baselines),
-            'synthesis': SynthesisGraph(networks['synthesis'], spec.synthesis_size),
-            'dissimilarity': DissimilarityGraph(networks['dissimilarity'],
-                                                networks['perceptual'], spec.synthesis_size,
-                                                spec.num_classes),
-        }
+        graphs['energy'] = EnergyGraph(networks['segmentation'], normaliser, spec.num_classes,
+                                       baselines=baselines)
+    elif spec.variant == 'synboost_light':
+        if spec.external is None:  # else the segmentation stage is the user's ONNX model
+            graphs['segmentation'] = SegmentationGraph(networks['segmentation'], normaliser,
+                                                       spec.num_classes, baselines=baselines)
+        graphs['synthesis'] = SynthesisGraph(networks['synthesis'], spec.synthesis_size)
+        graphs['dissimilarity'] = DissimilarityGraph(
+            networks['dissimilarity'], networks['perceptual'], spec.synthesis_size,
+            spec.num_classes, uint8_round_trips=spec.uint8_round_trips)
     return {name: graph.eval() for name, graph in graphs.items()}

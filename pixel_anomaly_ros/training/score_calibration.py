@@ -8,7 +8,10 @@ Score calibration of a bundle on a validation anomaly set: ensemble weights, ran
 SynBoost: grid search of the four ensemble weights on a simplex (step 0.25 by default, the
 official 0.75/0.25/0/0 is on it) maximising the pixel AP. Then, for both variants, the raw score
 range maps to [0, 1] with robust percentiles (``score_lo``/``score_hi``), and the threshold is
-the calibrated score at 95 % TPR. The result is written into ``bundle.yaml`` atomically.
+the calibrated score at 95 % TPR. A bundle whose segmentation is an ONNX model runs on ONNX
+Runtime and, with the SML scorer, first gets its class statistics
+(:mod:`pixel_anomaly_ros.training.sml_statistics`). The result is written into ``bundle.yaml``
+atomically.
 """
 
 import itertools
@@ -21,6 +24,7 @@ from pixel_anomaly_ros.evaluation.datasets import open_dataset
 from pixel_anomaly_ros.evaluation.metrics import ExactPixelMetrics
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.resizing import resize_nearest
+from pixel_anomaly_ros.training.sml_statistics import prepare_external_scoring
 from tqdm import tqdm
 
 
@@ -67,7 +71,8 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     :param grid_step: SynBoost ensemble grid step.
     :param progress: show a progress bar.
     :param command: command line recorded in the provenance.
-    :return: ``{'ensemble', 'score_lo', 'score_hi', 'threshold', 'ap', 'fpr95', 'images'}``.
+    :return: ``{'ensemble', 'score_lo', 'score_hi', 'threshold', 'ap', 'fpr95', 'images'}``
+        (and ``sml`` when SML statistics were measured).
     :raises ValueError: if the set has no anomalous or no inlier pixel.
     """
     bundle = load_bundle(bundle_path)
@@ -77,7 +82,8 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
         root = root / 'anomaly'
     dataset = open_dataset('folder', root)
     count = len(dataset) if max_images is None else min(max_images, len(dataset))
-    pipeline = create_pipeline(bundle)
+    scoring = prepare_external_scoring(bundle, dataset, count, progress)
+    pipeline = create_pipeline(scoring.bundle, scoring.backend)
     terms, raws, labels = [], [], []
     for index in tqdm(range(count), desc='calibrate', disable=not progress):
         sample = dataset[index]
@@ -114,7 +120,8 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     threshold = 0.5 if not np.isfinite(threshold) else float(np.clip(threshold, 0.0, 1.0))
     spec.ensemble, spec.score_lo, spec.score_hi, spec.threshold = ensemble, lo, hi, threshold
     result = {'ensemble': ensemble, 'score_lo': lo, 'score_hi': hi, 'threshold': threshold,
-              'ap': float(metrics.ap), 'fpr95': float(metrics.fpr95), 'images': count}
+              'ap': float(metrics.ap), 'fpr95': float(metrics.fpr95), 'images': count,
+              **scoring.summary}
     spec.provenance = dict(spec.provenance)
     spec.provenance['calibration'] = {'data': str(root), 'command': command,
                                       'percentiles': list(percentiles),
@@ -123,5 +130,5 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     spec.validation['calibration_set'] = {'data': str(root), 'images': count,
                                           'ap': result['ap'], 'fpr95': result['fpr95']}
     states = bundle.component_state_dicts()
-    write_bundle(spec, states, out or bundle.path, overwrite=True)
+    write_bundle(spec, states, out or bundle.path, overwrite=True, files=scoring.files)
     return result
