@@ -99,8 +99,9 @@ def _run_once(path: Path, spec: BundleSpec) -> None:
 
 def export_stage_graphs(bundle: Bundle, opset: int, atol: float) -> None:
     """
-    Write every stage graph of a bundle: compose the one around a user's ONNX model, export the
-    others from PyTorch.
+    Write every stage graph of a bundle.
+
+    The stage around a user's ONNX model is composed; the others are exported from PyTorch.
 
     :param bundle: the bundle.
     :param opset: ONNX opset of the exported PyTorch stages.
