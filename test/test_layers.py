@@ -27,7 +27,7 @@ FLOORS = (
     ('stages',),
     ('runtime',),
     ('pipelines',),
-    ('export', 'evaluation', 'synthetic', 'training', 'bench', 'convert'),
+    ('export', 'evaluation', 'synthetic', 'training', 'bench', 'convert', 'inference'),
     ('ros',),
     ('demo',),
     ('cli',),

@@ -100,10 +100,10 @@ def test_bundle_records_operating_points_and_reads_old_bundles(tmp_path):
     assert spec.operating_point('tpr95').threshold == 0.2
     assert 'TPR 30.0 %, FPR 5.0 %' in spec.operating_point().describe()
     assert spec.to_yaml_dict()['score'] == doc['score']
-    for change, message in ((dict(threshold=0.5), 'differs from the default'),
-                            (dict(default_operating_point='best_f1'), "'best_f1' is not among"),
-                            (dict(operating_points={**points, 'x': {'threshold': 2.0}},
-                                  threshold=0.7), 'operating_points.x')):
+    for change, message in (({'threshold': 0.5}, 'differs from the default'),
+                            ({'default_operating_point': 'best_f1'}, "'best_f1' is not among"),
+                            ({'operating_points': {**points, 'x': {'threshold': 2.0}}},
+                             'operating_points.x')):
         path.write_text(yaml.safe_dump({**doc, 'score': {**doc['score'], **change}}))
         with pytest.raises(BundleError, match=message):
             load_bundle(bundle.path)

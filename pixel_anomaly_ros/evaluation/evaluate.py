@@ -46,6 +46,7 @@ from pixel_anomaly_ros.evaluation.datasets.files import FileDataset
 from pixel_anomaly_ros.evaluation.datasets.samples import Sample
 from pixel_anomaly_ros.evaluation.metrics import (BinnedPixelMetrics, DEFAULT_BINS,
                                                   ExactPixelMetrics, PixelCurve, PixelMetrics)
+from pixel_anomaly_ros.evaluation.operating_points import mask_operating_point
 from pixel_anomaly_ros.evaluation.report import (check_output_dir, EvaluationResult, Example,
                                                  write_report)
 from pixel_anomaly_ros.evaluation.semantic_metrics import SemanticConfusion
@@ -389,28 +390,6 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
     if out is not None:
         write_report(result, out)
     return result
-
-
-def mask_operating_point(bundle: Bundle, name: str = '',
-                         threshold: Optional[float] = None) -> OperatingPoint:
-    """
-    Return the operating point masks use: a threshold given, else a recorded (or default) one.
-
-    :param bundle: the bundle.
-    :param name: operating point name; empty for the bundle default.
-    :param threshold: a threshold in [0, 1] that overrides the operating point.
-    :return: the point (a given threshold is named ``'given'``, unmeasured).
-    :raises ValueError: for a threshold outside [0, 1] or both a threshold and a name.
-    :raises BundleError: for a name the bundle does not record.
-    """
-    if threshold is None:
-        return bundle.spec.operating_point(name)
-    if name:
-        raise ValueError('give either an operating point or a threshold, not both')
-    if not 0.0 <= threshold <= 1.0:
-        raise ValueError(f'the threshold applies to the calibrated score in [0, 1], got '
-                         f'{threshold}')
-    return OperatingPoint('given', float(threshold))
 
 
 def _run(pipeline, samples: Iterable[Sample], evaluator: Evaluator, total: Optional[int],

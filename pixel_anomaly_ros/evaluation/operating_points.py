@@ -28,6 +28,7 @@ for a weak detector it flags most of the inlier pixels too.
 from typing import Dict, Optional
 
 import numpy as np
+from pixel_anomaly_ros.bundle import Bundle, OperatingPoint
 from pixel_anomaly_ros.evaluation.metrics import ExactPixelMetrics, PixelMetrics
 
 #: FPR targets of the ``fpr*`` points.
@@ -93,19 +94,23 @@ def default_operating_point(points: Dict[str, Dict[str, float]]) -> str:
     return 'best_f1' if points['best_f1']['fpr'] <= MAX_DEFAULT_FPR else 'fpr5'
 
 
-def rates_at(score: np.ndarray, label: np.ndarray, threshold: float) -> Dict[str, float]:
+def mask_operating_point(bundle: Bundle, name: str = '',
+                         threshold: Optional[float] = None) -> OperatingPoint:
     """
-    Measure what one threshold flags.
+    Return the operating point masks use: a threshold given, else a recorded (or default) one.
 
-    :param score: scores, any shape.
-    :param label: labels of the same shape (1 anomaly, 0 inlier, others void).
-    :param threshold: flag ``score >= threshold``.
-    :return: ``{'tpr', 'fpr'}`` (NaN without anomalous / inlier pixels).
+    :param bundle: the bundle.
+    :param name: operating point name; empty for the bundle default.
+    :param threshold: a threshold in [0, 1] that overrides the operating point.
+    :return: the point (a given threshold is named ``'given'``, unmeasured).
+    :raises ValueError: for a threshold outside [0, 1] or both a threshold and a name.
+    :raises BundleError: for a name the bundle does not record.
     """
-    score, label = np.asarray(score, np.float32), np.asarray(label)
-    flagged = score >= np.float32(threshold)
-    pos, neg = label == 1, label == 0
-    return {'tpr': np.count_nonzero(flagged & pos) / max(1, np.count_nonzero(pos))
-            if pos.any() else float('nan'),
-            'fpr': np.count_nonzero(flagged & neg) / max(1, np.count_nonzero(neg))
-            if neg.any() else float('nan')}
+    if threshold is None:
+        return bundle.spec.operating_point(name)
+    if name:
+        raise ValueError('give either an operating point or a threshold, not both')
+    if not 0.0 <= threshold <= 1.0:
+        raise ValueError(f'the threshold applies to the calibrated score in [0, 1], got '
+                         f'{threshold}')
+    return OperatingPoint('given', float(threshold))

@@ -1,8 +1,10 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
 """
-The explanations a report gives beside its numbers: what the metrics mean, which operating
-point the masks use and what it flags, and how loaded the machine was while it was timed.
+The explanations a report gives beside its numbers.
+
+What the metrics mean, which operating point the masks use and what it flags, and how loaded
+the machine was while frames were timed.
 
 Shared by the evaluation and replay reports (:mod:`.report`) and the demo report.
 """
@@ -47,12 +49,12 @@ def operating_point_lines(figures: Optional[Dict[str, object]]) -> List[str]:
     if not figures:
         return []
     name, threshold = figures['name'], figures['threshold']
+    named = f"the bundle's operating point `{name}`"
     what = {'threshold': "the bundle's score.threshold (the bundle records no operating points; "
                          '`pixel-anomaly calibrate` measures them)',
-            'given': 'a threshold given by hand'}.get(name, f"the bundle's operating point "
-                                                           f'`{name}`')
+            'given': 'a threshold given by hand'}.get(name, named)
     lines = ['## Mask (operating point)', '',
-             f'Masks (the examples, the node\'s `anomaly/mask`) flag pixels with score >= '
+             "Masks (the examples, the node's `anomaly/mask`) flag pixels with score >= "
              f'{threshold:.4g}: {what}.']
     if figures.get('calibration_tpr') is not None:
         lines[-1] += (f' On its calibration set it flagged {_percent(figures["calibration_tpr"])} '
