@@ -10,16 +10,16 @@ publishes the bag's camera images on ``image`` at the recorded rate (header stam
 or a fixed rate. A ``CompressedImage`` camera topic is played as it is, on ``image/compressed``
 (the node decodes it, ``input.compressed``). Outputs are matched to inputs by the stamp the
 session puts on each frame, and the end-to-end latency of a frame is the arrival time of its
-``anomaly/score`` here minus that stamp. Received scores are spooled to disk. After the last frame the node is given time to
-finish (until its ``/diagnostics`` counters account for every frame sent), then it is stopped
-with SIGINT to its process group.
+``anomaly/score`` here minus that stamp. Received scores are spooled to disk. After the last
+frame the node is given time to finish (until its ``/diagnostics`` counters account for every
+frame sent), then it is stopped with SIGINT to its process group.
 
 With a label topic, the answered frames are paired with the bag's labels by header stamp
 (:class:`~pixel_anomaly_ros.evaluation.datasets.bag.BagDataset`) and get the same metrics as
 ``evaluate`` (:class:`~pixel_anomaly_ros.evaluation.evaluate.Evaluator`); the mask is
 ``score >= threshold`` of the operating point the node uses (the bundle default unless given).
-The report adds the frames sent, answered and unanswered, the node's own counters (received, processed, dropped, rejected,
-failed; warm-up frames excluded) and its per-stage medians.
+The report adds the frames sent, answered and unanswered, the node's own counters (received,
+processed, dropped, rejected, failed; warm-up frames excluded) and its per-stage medians.
 """
 
 import datetime
