@@ -77,7 +77,7 @@ def live_node_available() -> bool:
 
 
 def run_demo(out: Path, bundles: Sequence[Path], scenes: int = 40, seed: int = TEST_SEED,
-             live: bool = True, gif_frames: int = 60, progress: bool = True) -> Path:
+             live: bool = True, gif_frames: int = 40, progress: bool = True) -> Path:
     """
     Run the whole demo and write its report.
 
