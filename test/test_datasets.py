@@ -414,3 +414,15 @@ def test_dataset_options_checks_keys_and_reads_lists():
         dataset_options('road_anomaly', {'root': 'x'})
     with pytest.raises(DatasetError, match='unknown dataset kind'):
         dataset_options('cityscapes', {})
+
+
+def test_dataset_title_names_the_dataset(tmp_path):
+    from pixel_anomaly_ros.evaluation.datasets import dataset_title
+    world = tmp_path / 'world'
+    (world / 'anomaly').mkdir(parents=True)
+    (world / 'manifest.json').write_text(json.dumps({'format': 'pixel_anomaly_ros.synthetic',
+                                                     'seed': 3}))
+    assert dataset_title('folder', world / 'anomaly') == 'synthetic world, seed 3 (anomaly)'
+    assert dataset_title('fs_static', tmp_path / 'x') == 'Fishyscapes Static (val)'
+    assert dataset_title('folder', tmp_path / 'road_anomaly') == 'road_anomaly'
+    assert dataset_title('folder', tmp_path / 'kitti' / 'val') == 'kitti/val'

@@ -20,7 +20,7 @@ def add_parser(subparsers) -> None:
                     'run each bundle offline with the baseline scorers of its own segmentation '
                     'and, when rclpy is importable, through the live detector_node over DDS, '
                     'then write a report: AP / FPR95 / AUROC per method and baseline, the demo '
-                    'targets, the masks\' operating points, latency per stage, example overlays '
+                    "targets, the masks' operating points, latency per stage, example overlays "
                     'and an animated heatmap gathered from the offline pass. '
                     'This is what "make demo" runs.',
         epilog='Example:\n  pixel-anomaly demo --out out/demo\n  pixel-anomaly demo --out '

@@ -35,6 +35,7 @@ from pixel_anomaly_ros.bench.record import load_average
 from pixel_anomaly_ros.bundle import load_bundle
 from pixel_anomaly_ros.evaluation.bags import (BagError, COMPRESSED_IMAGE, IMAGE, list_topics,
                                                read_images, read_messages)
+from pixel_anomaly_ros.evaluation.datasets import dataset_title
 from pixel_anomaly_ros.evaluation.datasets.bag import open_bag
 from pixel_anomaly_ros.evaluation.evaluate import BUNDLE, Evaluator, example_positions
 from pixel_anomaly_ros.evaluation.report import check_output_dir, EvaluationResult, write_report
@@ -122,7 +123,10 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
             play_seconds = _play(session, bag, image_topic, rate, progress, compressed)
             session.drain()
             load = {'before': load_before, 'after': load_average(), 'cores': os.cpu_count()}
-        result = _evaluate(session, dataset, loaded, binned, track, examples, spool, point)
+        title = (f'Replay evaluation: {loaded.spec.name} through detector_node on '
+                 f'{dataset_title("bag", bag)}')
+        result = _evaluate(session, dataset, loaded, binned, track, examples, spool, point,
+                           title)
         result.replay = _figures(session, play_seconds, semantic=semantic_topic is not None)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
@@ -185,7 +189,7 @@ def _play(session: DetectorSession, bag, image_topic: str, rate: Optional[float]
 
 
 def _evaluate(session: DetectorSession, dataset, bundle, binned: bool, track: str,
-              examples: int, spool: Path, point) -> EvaluationResult:
+              examples: int, spool: Path, point, title: str) -> EvaluationResult:
     answered = session.answered()
     # Example positions assume every answered frame is labelled (fewer examples otherwise).
     with Evaluator((BUNDLE,), binned, track=track, num_classes=bundle.spec.num_classes,
@@ -205,8 +209,7 @@ def _evaluate(session: DetectorSession, dataset, bundle, binned: bool, track: st
             train_ids = np.load(ids_path) if ids_path.is_file() else None
             evaluator.add(sample.name, sample.image, sample.anomaly, score,
                           train_ids=train_ids, semantic=sample.semantic)
-        result = evaluator.finish(
-            f'Replay evaluation: {bundle.spec.name} through detector_node', {})
+        result = evaluator.finish(title, {})
     return result
 
 
