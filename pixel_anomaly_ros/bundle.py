@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 import shutil
 import tempfile
-from typing import Dict, List, Optional, Tuple
+from typing import Dict, List, NamedTuple, Optional, Tuple
 
 from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.external_segmentation import (EXTERNAL_STAGE, ExternalModelError,
@@ -43,6 +43,16 @@ ENSEMBLE_TERMS = ('p_anomaly', 'entropy', 'perceptual', 'distance')
 #: SynBoost's VGG perceptual difference and dissimilarity network expect.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+#: Operating points ``calibrate`` records: a threshold on the calibrated score each, with the TPR
+#: and FPR measured at it on the calibration set (``score.operating_points``).
+OPERATING_POINTS = {
+    'tpr95': '95 % of the anomalous pixels flagged (the Fishyscapes FPR95 point)',
+    'best_f1': 'the best pixel F1 (the SegmentMeIfYouCan component threshold)',
+    'fpr1': 'at most 1 % of the inlier pixels flagged',
+    'fpr5': 'at most 5 % of the inlier pixels flagged',
+}
+#: Name shown for a threshold that is no recorded operating point.
+CUSTOM_THRESHOLD = 'threshold'
 #: Metadata key of a quantised graph holding its fp32 source graph's sha256.
 INT8_SOURCE_KEY = 'pixel_anomaly_ros.source_sha256'
 #: File suffix of each graph kind: the exported fp32 graph and its two quantised copies
@@ -53,6 +63,21 @@ GRAPH_SUFFIXES = {'fp32': '.onnx', 'int8': '.int8.onnx', 'tensorrt-int8': '.tens
 
 class BundleError(PixelAnomalyError, ValueError):
     """A bundle is missing, malformed or inconsistent; the message says which file and why."""
+
+
+class OperatingPoint(NamedTuple):
+    """A mask threshold and what it measured on the calibration set (None: not measured)."""
+
+    name: str
+    threshold: float
+    tpr: Optional[float] = None
+    fpr: Optional[float] = None
+
+    def describe(self) -> str:
+        """Return e.g. ``best_f1 (score >= 0.62; calibration set: TPR 41.0 %, FPR 0.8 %)``."""
+        measured = '' if self.tpr is None or self.fpr is None else \
+            f'; calibration set: TPR {100 * self.tpr:.1f} %, FPR {100 * self.fpr:.1f} %'
+        return f'{self.name} (score >= {self.threshold:.4g}{measured})'
 
 
 @dataclass
@@ -94,6 +119,30 @@ class BundleSpec:
     external: Optional[ExternalSegmentation] = None
     #: SynBoost: truncate the dissimilarity inputs to 8 bits as the official code does.
     uint8_round_trips: bool = False
+    #: ``{name: {'threshold', 'tpr', 'fpr'}}`` written by ``calibrate``; ``threshold`` is the
+    #: default one's.
+    operating_points: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)
+    default_operating_point: str = ''
+
+    def operating_point(self, name: str = '') -> OperatingPoint:
+        """
+        Return a recorded operating point, or the bundle's threshold when it records none.
+
+        :param name: a key of :attr:`operating_points`; empty for the bundle default.
+        :return: the point (a bundle without operating points gives its ``score.threshold``
+            as :data:`CUSTOM_THRESHOLD`, unmeasured).
+        :raises BundleError: for a name the bundle does not record.
+        """
+        name = name or self.default_operating_point
+        if not name:
+            return OperatingPoint(CUSTOM_THRESHOLD, float(self.threshold))
+        if name not in self.operating_points:
+            known = ', '.join(self.operating_points) or 'none (run `pixel-anomaly calibrate`)'
+            raise BundleError(f'bundle {self.name} has no operating point {name!r}; it has: '
+                              f'{known}')
+        point = self.operating_points[name]
+        return OperatingPoint(name, float(point['threshold']), point.get('tpr'),
+                              point.get('fpr'))
 
     def stage_inputs(self) -> Dict[str, Dict[str, List[int]]]:
         """
@@ -173,6 +222,24 @@ class BundleSpec:
                 self.external.validate(self.variant, self.num_classes)
             except ExternalModelError as exc:
                 raise BundleError(f'{where}: {exc}') from exc
+        self._validate_operating_points(where)
+
+    def _validate_operating_points(self, where: str) -> None:
+        for name, point in self.operating_points.items():
+            rates = [point.get('tpr'), point.get('fpr')]
+            if not 0.0 <= point.get('threshold', -1.0) <= 1.0 or \
+                    any(r is not None and not 0.0 <= r <= 1.0 for r in rates):
+                raise BundleError(f'{where}: score.operating_points.{name} needs a threshold in '
+                                  f'[0, 1] and tpr/fpr in [0, 1] (or null), got {point}')
+        default = self.default_operating_point
+        if default and default not in self.operating_points:
+            raise BundleError(f'{where}: score.default_operating_point {default!r} is not among '
+                              f'score.operating_points ({", ".join(self.operating_points)})')
+        if default and self.operating_points[default]['threshold'] != self.threshold:
+            raise BundleError(f'{where}: score.threshold ({self.threshold}) differs from the '
+                              f'default operating point {default} '
+                              f'({self.operating_points[default]["threshold"]}); set one to the '
+                              'other, or remove score.default_operating_point')
 
     def to_yaml_dict(self) -> dict:
         """Return the ``bundle.yaml`` document."""
@@ -187,7 +254,7 @@ class BundleSpec:
                       'std': [float(s) for s in self.std]},
             'num_classes': self.num_classes,
             'score': {'lo': float(self.score_lo), 'hi': float(self.score_hi),
-                      'threshold': float(self.threshold)},
+                      'threshold': float(self.threshold), **self._operating_points_yaml()},
             'ensemble': {k: float(self.ensemble[k]) for k in ENSEMBLE_TERMS},
             'stages': {'run': list(VARIANT_STAGES[self.variant]),
                        'graph_inputs': self.stage_inputs()},
@@ -201,6 +268,14 @@ class BundleSpec:
         if self.uint8_round_trips:
             doc['uint8_round_trips'] = True
         return doc
+
+    def _operating_points_yaml(self) -> dict:
+        if not self.operating_points:
+            return {}
+        points = {name: {k: None if v is None else float(v) for k, v in point.items()}
+                  for name, point in self.operating_points.items()}
+        return {'operating_points': points,
+                'default_operating_point': self.default_operating_point}
 
     @classmethod
     def from_yaml_dict(cls, doc: dict, where: str = BUNDLE_FILE) -> 'BundleSpec':
@@ -240,12 +315,20 @@ class BundleSpec:
                 validation=dict(doc.get('validation') or {}),
                 external=ExternalSegmentation.from_yaml_dict(doc['segmentation_onnx'])
                 if doc.get('segmentation_onnx') is not None else None,
-                uint8_round_trips=bool(doc.get('uint8_round_trips', False)))
+                uint8_round_trips=bool(doc.get('uint8_round_trips', False)),
+                operating_points={str(k): {'threshold': float(v['threshold']),
+                                           'tpr': _rate(v.get('tpr')), 'fpr': _rate(v.get('fpr'))}
+                                  for k, v in (score.get('operating_points') or {}).items()},
+                default_operating_point=str(score.get('default_operating_point') or ''))
         except (KeyError, TypeError, AttributeError, ValueError) as exc:
             raise BundleError(f'{where}: missing or malformed field ({exc!r}); see '
                               f'models/README.md for the bundle.yaml layout') from exc
         spec.validate(where)
         return spec
+
+
+def _rate(value) -> Optional[float]:
+    return None if value is None else float(value)
 
 
 def _check_size(where: str, key: str, size, multiple: int) -> None:

@@ -119,3 +119,47 @@ def overlay_bgr(image_rgb: np.ndarray, score: np.ndarray, mask: Optional[np.ndar
         return cv2.blendLinear(out, heat, 1.0 - weight, weight, dst=out)
     cv2.addWeighted(out, 1.0 - alpha, heat, alpha, 0.0, dst=heat)
     return cv2.copyTo(heat, mask.view(np.uint8) if mask.dtype == np.bool_ else mask, out)
+
+
+def draw_outline(image_bgr: np.ndarray, mask: np.ndarray, colour=(255, 255, 0),
+                 thickness: int = 2) -> np.ndarray:
+    """
+    Draw the outline of a mask's regions onto a BGR image, in place.
+
+    :param image_bgr: (H, W, 3) uint8 BGR image.
+    :param mask: (H, W) bool or uint8 mask of the same size.
+    :param colour: BGR colour of the outline (default cyan).
+    :param thickness: line width in pixels.
+    :return: ``image_bgr``.
+    """
+    contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL,
+                                   cv2.CHAIN_APPROX_SIMPLE)
+    return cv2.drawContours(image_bgr, contours, -1, colour, thickness, cv2.LINE_AA)
+
+
+def colour_bar_bgr(height: int, width: int = 56, threshold: Optional[float] = None,
+                   colour=(255, 255, 0)) -> np.ndarray:
+    """
+    Draw a vertical colour bar of the heatmap: score 1 at the top, 0 at the bottom, labelled.
+
+    :param height: bar height in pixels (the image it stands beside).
+    :param width: bar width in pixels, labels included.
+    :param threshold: a mask threshold to mark with a line in ``colour`` (None: no mark).
+    :param colour: BGR colour of the threshold mark.
+    :return: (height, width, 3) uint8 BGR image on black.
+    """
+    bar = np.zeros((height, width, 3), np.uint8)
+    margin = min(8, height // 8)
+    inner = max(1, height - 2 * margin)
+    levels = np.linspace(1.0, 0.0, inner, dtype=np.float32)[:, None]
+    strip = max(4, width // 4)
+    bar[margin:margin + inner, 2:2 + strip] = heatmap_bgr(np.repeat(levels, strip, axis=1))
+    scale = max(0.3, min(0.45, height / 600))
+    for value in (1.0, 0.5, 0.0):
+        y = margin + int(round((1.0 - value) * (inner - 1)))
+        cv2.putText(bar, f'{value:g}', (strip + 5, min(height - 2, y + 4)),
+                    cv2.FONT_HERSHEY_SIMPLEX, scale, (255, 255, 255), 1, cv2.LINE_AA)
+    if threshold is not None:
+        y = margin + int(round((1.0 - float(np.clip(threshold, 0.0, 1.0))) * (inner - 1)))
+        cv2.line(bar, (0, y), (strip + 3, y), colour, 2)
+    return bar

@@ -106,6 +106,44 @@ def test_fs_static(tmp_path):
     check(b, np.broadcast_to(expected, (H, W, 3)), anomaly, f'0001_{ids[1]}')
 
 
+def test_fs_lost_found_prepared_as_public_evaluation_code_does(tmp_path):
+    # RbA's layout: fishyscapes_lostandfound/NNNN_<id>_labels.png, laf_images/<id>_leftImg8bit.png
+    root = tmp_path / 'Fishyscapes'
+    write_image(root / f'fishyscapes_lostandfound/0000_{LAF_A}_labels.png',
+                raw_label([0, 1, 255]))
+    write_image(root / f'fishyscapes_lostandfound/0001_{LAF_B}_labels.png', raw_label([1, 0]))
+    write_image(root / f'laf_images/{LAF_A}_leftImg8bit.png', rgb(0))
+    write_image(root / f'laf_images/{LAF_B}_leftImg8bit.png', rgb(1))
+    # Static files beside it must not be taken for Lost & Found labels.
+    write_image(root / 'fs_val_v1/0000_lindau_000000_000019_labels.png', raw_label([0]))
+    for where in (root, root / 'fishyscapes_lostandfound'):
+        a, b = list(open_dataset('fs_lost_found', where))
+        check(a, rgb(0), raw_label([0, 1, 255]), f'0000_{LAF_A}')
+        check(b, rgb(1), raw_label([1, 0]), f'0001_{LAF_B}')
+    (root / f'laf_images/{LAF_B}_leftImg8bit.png').unlink()
+    with pytest.raises(DatasetError, match=f'laf_images/{LAF_B}_leftImg8bit.png'):
+        open_dataset('fs_lost_found', root)
+
+
+def test_fs_static_prepared_as_public_evaluation_code_does(tmp_path):
+    # fs_val_v1/NNNN_<id>_labels.png with the overlaid fs_static_images_v1/NNNN_<id>_rgb.png
+    root = tmp_path / 'Fishyscapes'
+    ids = ['frankfurt_000000_000294', 'munster_000010_000019']
+    for i, cs_id in enumerate(ids):
+        write_image(root / f'fs_val_v1/000{i}_{cs_id}_labels.png',
+                    np.repeat(raw_label([0, 1, 255, 3])[..., None], 3, -1))  # an RGB label
+        write_image(root / f'fs_static_images_v1/000{i}_{cs_id}_rgb.png', rgb(i))
+    write_image(root / f'fishyscapes_lostandfound/0000_{LAF_A}_labels.png', raw_label([1]))
+    for where in (root, root / 'fs_val_v1'):
+        ds = open_dataset('fs_static', where)
+        assert len(ds) == 2
+        for i, sample in enumerate(ds):
+            check(sample, rgb(i), raw_label([0, 1, 255, 255]), f'000{i}_{ids[i]}')
+    (root / f'fs_static_images_v1/0001_{ids[1]}_rgb.png').unlink()
+    with pytest.raises(DatasetError, match=f'fs_static_images_v1/0001_{ids[1]}_rgb.png'):
+        open_dataset('fs_static', root)
+
+
 def test_fs_static_without_overlay(tmp_path):
     write_image(tmp_path / 'leftImg8bit/val/lindau/lindau_000000_000019_leftImg8bit.png', rgb(0))
     write_image(tmp_path / '0000_lindau_000000_000019_labels.png', raw_label([0]))
@@ -275,6 +313,50 @@ def test_folder_grey_rgb_label_is_read_and_colour_label_refused(tmp_path):
         list(open_dataset('folder', tmp_path))
 
 
+@pytest.mark.parametrize('values, anomaly, convention', [
+    ([0, 1], [0, 1], '0/1 masks'), ([0, 1, 255], [0, 1, 255], '0/1 masks'),
+    ([0, 255], [0, 1], '0/255 masks'), ([255, 0], [1, 0], '0/255 masks'),
+    ([0, 2], [0, 1], '0/2 masks'), ([2, 0, 255], [1, 0, 255], '0/2 masks'),
+    ([0], [0], '0/1 masks')])
+def test_folder_recognises_0_1_0_255_and_0_2_masks(tmp_path, values, anomaly, convention):
+    for i in range(3):
+        write_image(tmp_path / f'images/{i}.png', rgb(i))
+        write_image(tmp_path / f'labels/{i}.png', raw_label(values if i == 1 else [0]))
+    ds = open_dataset('folder', tmp_path)
+    assert ds.labels.startswith(convention) and 'from 3 label files' in ds.labels
+    samples = list(ds)
+    check(samples[1], rgb(1), raw_label(anomaly), '1')
+    assert not samples[0].anomaly.any()
+
+
+@pytest.mark.parametrize('values, message', [([0, 1, 2], 'both 1 and 2'),
+                                             ([0, 128, 255], 'values [128]'),
+                                             ([3, 7], 'values [3, 7]')])
+def test_folder_refuses_unknown_masks_with_the_option_to_use(tmp_path, values, message):
+    write_image(tmp_path / 'images/x.png', rgb(0))
+    write_image(tmp_path / 'labels/x.png', raw_label(values))
+    with pytest.raises(DatasetError) as err:
+        open_dataset('folder', tmp_path)
+    assert message in str(err.value) and '--option anomaly_values=' in str(err.value)
+    assert str(tmp_path / 'labels/x.png') in str(err.value)
+    # Saying which values mean what opens it.
+    ds = open_dataset('folder', tmp_path, anomaly_values=[values[-1]], inlier_values=None)
+    assert ds[0].anomaly.max() == 1 and 'anomaly [' in ds.labels
+
+
+def test_folder_refuses_a_frame_outside_the_recognised_masks(tmp_path):
+    for i in range(2 * 16):  # more frames than are read to recognise the masks
+        write_image(tmp_path / f'images/{i:02d}.png', rgb(0))
+        write_image(tmp_path / f'labels/{i:02d}.png', raw_label([0, 255]))
+    write_image(tmp_path / 'labels/01.png', raw_label([0, 1, 255]))  # a 0/1/255 frame
+    ds = open_dataset('folder', tmp_path)
+    assert ds.labels.startswith('0/255 masks')
+    samples = iter(ds)
+    next(samples)
+    with pytest.raises(DatasetError, match=r'01.png holds the values \[1\].*anomaly_values'):
+        next(samples)
+
+
 @pytest.mark.parametrize('kind', sorted(DATASETS))
 def test_empty_root_names_the_path(tmp_path, kind):
     (tmp_path / 'empty').mkdir()
@@ -332,3 +414,15 @@ def test_dataset_options_checks_keys_and_reads_lists():
         dataset_options('road_anomaly', {'root': 'x'})
     with pytest.raises(DatasetError, match='unknown dataset kind'):
         dataset_options('cityscapes', {})
+
+
+def test_dataset_title_names_the_dataset(tmp_path):
+    from pixel_anomaly_ros.evaluation.datasets import dataset_title
+    world = tmp_path / 'world'
+    (world / 'anomaly').mkdir(parents=True)
+    (world / 'manifest.json').write_text(json.dumps({'format': 'pixel_anomaly_ros.synthetic',
+                                                     'seed': 3}))
+    assert dataset_title('folder', world / 'anomaly') == 'synthetic world, seed 3 (anomaly)'
+    assert dataset_title('fs_static', tmp_path / 'x') == 'Fishyscapes Static (val)'
+    assert dataset_title('folder', tmp_path / 'road_anomaly') == 'road_anomaly'
+    assert dataset_title('folder', tmp_path / 'kitti' / 'val') == 'kitti/val'

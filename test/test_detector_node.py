@@ -201,3 +201,51 @@ def test_input_timeout_turns_diagnostics_to_error(bundle, start_detector, client
         _status_level(d) == DiagnosticStatus.ERROR for d in diagnostics), 30, proc)
     error = next(d for d in diagnostics if _status_level(d) == DiagnosticStatus.ERROR)
     assert 'no input image' in error.status[0].message
+
+
+def test_operating_point_parameter_sets_the_mask_and_shows_in_diagnostics(
+        bundle, start_detector, client, tmp_path):
+    import shutil
+
+    import yaml
+    path = tmp_path / 'with_points'
+    shutil.copytree(bundle.path, path)
+    doc = yaml.safe_load((path / 'bundle.yaml').read_text())
+    doc['score'].update(threshold=1.0, default_operating_point='fpr1', operating_points={
+        'tpr95': {'threshold': 0.0, 'tpr': 1.0, 'fpr': 1.0},
+        'fpr1': {'threshold': 1.0, 'tpr': 0.0, 'fpr': 0.01}})
+    (path / 'bundle.yaml').write_text(yaml.safe_dump(doc))
+    proc = start_detector(path, 'anomaly.operating_point:=tpr95')
+    params = client.create_client(SetParameters, '/detector_node/set_parameters')
+    masks, diagnostics = [], []
+    client.create_subscription(Image, 'anomaly/mask', masks.append, RELIABLE)
+    client.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, RELIABLE)
+    pub = client.create_publisher(Image, 'image', RELIABLE)
+    wait_for_subscriber(client, pub, proc)
+
+    def mask_share():
+        masks.clear()
+        for seed in range(50):
+            pub.publish(rgb_message(64, 96, time.time_ns(), seed))
+            if spin_until(client, lambda: masks, 1.0, proc):
+                break
+        assert masks, 'no mask'
+        return float(np.mean(np.frombuffer(masks[-1].data, np.uint8) == 255))
+
+    def diagnosed():
+        diagnostics.clear()
+        assert spin_until(client, lambda: diagnostics, 10, proc)
+        return diagnostic_values(diagnostics[-1])
+
+    assert mask_share() == 1.0  # tpr95 flags every score >= 0
+    assert diagnosed()['operating_point'].startswith('tpr95 (score >= 0; calibration set: TPR')
+    assert _set(client, params, 'anomaly.operating_point', '').successful  # bundle default
+    assert mask_share() < 0.5
+    values = diagnosed()
+    assert values['operating_point'].startswith('fpr1') and values['mask_threshold'] == '1'
+    refused = _set(client, params, 'anomaly.operating_point', 'best_f1')
+    assert not refused.successful and "no operating point 'best_f1'" in refused.reason
+    assert 'it has: fpr1, tpr95' in refused.reason
+    assert _set(client, params, 'anomaly.threshold', 0.0).successful  # overrides the point
+    assert mask_share() == 1.0
+    assert diagnosed()['operating_point'].startswith('anomaly.threshold (score >= 0)')

@@ -161,14 +161,76 @@ def test_report_structure(setup):
     assert [row.split('|')[1].strip() for row in report[4:9]] == \
         ['bundle', 'max softmax', 'max logit', 'entropy', 'energy']
     text = '\n'.join(report)
-    for section in ('## Component metrics', '## Semantic segmentation', '## Latency'):
+    for section in ('## Component metrics', '## Semantic segmentation', '## Latency',
+                    '## Mask (operating point)'):
         assert section in text
+    assert 'is the strictest' in text and '**FPR95** (lower is better' in text
+    assert 'Machine load while timing: one-minute load average' in text
+    assert metrics['info']['load_average']['cores'] >= 1
+    # The title names the dataset (a generic folder name with its parent), not just 'data'.
+    assert report[0] == f"# Anomaly evaluation: {setup['bundle'].spec.name} on " \
+        f"{setup['data'].parent.name}/data"
+    # The masks' operating point, and what the masks flagged, counted here directly.
+    point = metrics['operating_point']
+    assert point['name'] == 'threshold' and point['threshold'] == setup['bundle'].spec.threshold
+    labels = [cv2.imread(str(setup['data'] / 'labels' / f'frame{i}.png'), 0) for i in range(5)]
+    flagged = {name: sum(np.count_nonzero(r.mask & (lab == value))
+                         for r, lab in zip(setup['results'], labels)) for name, value in
+               (('tpr', 1), ('fpr', 0))}
+    assert point['tpr'] == pytest.approx(flagged['tpr'] / metrics['pixel']['bundle']['positives'])
+    assert point['fpr'] == pytest.approx(flagged['fpr'] / metrics['pixel']['bundle']['negatives'])
     for name in PLOTS:
         data = (out / name).read_bytes()
         assert data.startswith(PNG_SIGNATURE), name
         assert cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) is not None
         assert f']({name})' in text
     assert not [p for p in out.parent.iterdir() if p.name.startswith('.')]
+
+
+def test_0_255_masks_and_operating_points(setup, tmp_path, capsys):
+    from pixel_anomaly_ros.bundle import load_bundle
+    import yaml
+    # A folder with 0/255 masks (as drawn in an image editor) is measured, not all void.
+    data = tmp_path / 'masks'
+    for sub in ('images', 'labels'):
+        (data / sub).mkdir(parents=True)
+    for i in range(2):
+        image = cv2.imread(str(setup['data'] / 'images' / f'frame{i}.png'))
+        label = cv2.imread(str(setup['data'] / 'labels' / f'frame{i}.png'), 0)
+        cv2.imwrite(str(data / 'images' / f'{i}.jpg'), image)
+        cv2.imwrite(str(data / 'labels' / f'{i}.png'), np.where(label == 1, 255, 0))
+    bundle = tmp_path / 'bundle'
+    import shutil
+    shutil.copytree(setup['bundle'].path, bundle)
+    doc = yaml.safe_load((bundle / 'bundle.yaml').read_text())
+    doc['score'].update(threshold=0.25, default_operating_point='fpr5', operating_points={
+        'fpr5': {'threshold': 0.25, 'tpr': 0.5, 'fpr': 0.05},
+        'best_f1': {'threshold': 0.75, 'tpr': 0.2, 'fpr': 0.01}})
+    (bundle / 'bundle.yaml').write_text(yaml.safe_dump(doc))
+    load_bundle(bundle)
+    status = cli.main(['evaluate', '--bundle', str(bundle), '--dataset', 'folder', '--root',
+                       str(data), '--out', str(tmp_path / 'r'), '--no-progress',
+                       '--operating-point', 'best_f1'])
+    assert status == 0
+    metrics = json.loads((tmp_path / 'r' / 'metrics.json').read_text())
+    assert metrics['pixel']['bundle']['positives'] == 2 * 30 * 40
+    assert metrics['info']['labels'].startswith('0/255 masks')
+    assert metrics['operating_point']['name'] == 'best_f1'
+    assert metrics['operating_point']['threshold'] == 0.75
+    assert metrics['operating_point']['calibration_fpr'] == 0.01
+    assert metrics['info']['operating_point'].startswith('best_f1 (score >= 0.75; calibration')
+    text = (tmp_path / 'r' / 'report.md').read_text()
+    assert "the bundle's operating point `best_f1`" in text and 'flagged 20.0 %' in text
+    capsys.readouterr()
+    for extra, message in ((['--operating-point', 'tpr95'], "no operating point 'tpr95'"),
+                           (['--threshold', '1.5'], 'in [0, 1], got 1.5')):
+        assert cli.main(['evaluate', '--bundle', str(bundle), '--dataset', 'folder', '--root',
+                         str(data), '--no-progress', *extra]) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count('\n') == 1, err
+    result = evaluate(bundle, 'folder', data, threshold=0.0, progress=False, examples=0)
+    assert result.operating_point['name'] == 'given'
+    assert result.operating_point['tpr'] == result.operating_point['fpr'] == 1.0
 
 
 def test_metrics_equal_direct_computation(setup):

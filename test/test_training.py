@@ -144,7 +144,41 @@ def test_calibrate_synboost_weights(light, world, tmp_path):
     assert doc['ensemble'] == result['ensemble']
     assert sum(doc['ensemble'].values()) == pytest.approx(1.0)
     assert doc['score'] == {'lo': result['score_lo'], 'hi': result['score_hi'],
-                            'threshold': result['threshold']}
+                            'threshold': result['threshold'],
+                            'operating_points': result['operating_points'],
+                            'default_operating_point': result['operating_point']}
+    assert list(result['operating_points']) == ['tpr95', 'best_f1', 'fpr1', 'fpr5']
+    default = result['operating_points'][result['operating_point']]
+    assert default['threshold'] == result['threshold']
+    assert result['operating_point'] == ('best_f1' if result['operating_points']['best_f1'][
+        'fpr'] <= 0.05 else 'fpr5')
+
+
+def test_calibrate_takes_the_dataset_kinds_and_options_of_evaluate(light, world, tmp_path,
+                                                                   capsys):
+    parser = build_parser()
+    # The same anomaly set through --dataset/--root/--option (labels as a 0/1/255 folder).
+    args = parser.parse_args(['calibrate', '--bundle', str(light[0]), '--dataset', 'folder',
+                              '--root', str(world / 'anomaly'), '--option',
+                              'anomaly_values=1', '--option', 'semantic=semantic',
+                              '--out', str(tmp_path / 'a'), '--quiet'])
+    assert args.func(args) == 0
+    by_kind = json.loads(capsys.readouterr().out)
+    args = parser.parse_args(['calibrate', '--bundle', str(light[0]), '--data', str(world),
+                              '--out', str(tmp_path / 'b'), '--quiet'])
+    assert args.func(args) == 0
+    assert json.loads(capsys.readouterr().out)['operating_points'] == \
+        by_kind['operating_points']
+    doc = yaml.safe_load((tmp_path / 'a' / 'bundle.yaml').read_text())
+    assert doc['provenance']['calibration']['dataset'] == 'folder'
+    assert doc['provenance']['calibration']['options']['semantic'] == 'semantic'
+    for argv, message in (([], 'say which data'),
+                          (['--data', str(world), '--dataset', 'folder'], 'not both'),
+                          (['--dataset', 'folder', '--root', str(world), '--option', 'x=1'],
+                           "unknown option 'x'")):
+        from pixel_anomaly_ros.cli import main
+        assert main(['calibrate', '--bundle', str(light[0]), *argv]) == 2
+        assert message in capsys.readouterr().err
 
 
 def test_cli_help_and_parsing(capsys):

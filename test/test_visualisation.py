@@ -136,3 +136,30 @@ def test_module_does_not_import_ros():
     proc = subprocess.run([sys.executable, '-c', script], capture_output=True, text=True,
                           timeout=60)
     assert proc.returncode == 0, proc.stderr[-2000:]
+
+
+def test_colour_bar_runs_from_one_at_the_top_to_zero_and_marks_the_threshold():
+    from pixel_anomaly_ros.visualisation import colour_bar_bgr
+    bar = colour_bar_bgr(200, 56)
+    assert bar.shape == (200, 56, 3) and bar.dtype == np.uint8
+    column = bar[:, 6]
+    top, bottom = heatmap_bgr(np.ones((1, 1), np.float32))[0, 0], \
+        heatmap_bgr(np.zeros((1, 1), np.float32))[0, 0]
+    np.testing.assert_array_equal(column[8], top)
+    np.testing.assert_array_equal(column[191], bottom)
+    marked = colour_bar_bgr(200, 56, threshold=0.25)
+    rows = np.flatnonzero((marked[:, 1] == (255, 255, 0)).all(axis=1))
+    assert rows.size and abs(rows.mean() - (8 + 0.75 * 183)) <= 2
+
+
+def test_draw_outline_marks_the_border_of_each_region_only():
+    from pixel_anomaly_ros.visualisation import draw_outline
+    image = np.zeros((40, 60, 3), np.uint8)
+    mask = np.zeros((40, 60), bool)
+    mask[10:30, 20:40] = True
+    out = draw_outline(image, mask, (0, 0, 255), 1)
+    assert out is image
+    drawn = image[..., 2] > 100  # anti-aliased line
+    assert not image[..., :2].any()
+    assert drawn[10, 25] and drawn[29, 30] and drawn[20, 20] and drawn[20, 39]
+    assert not drawn[20, 30] and not drawn[2, 2]

@@ -23,6 +23,7 @@ COMMANDS = {
     'convert': 'convert',
     'export': 'export',
     'bench': 'bench',
+    'run': 'run',
     'evaluate': 'evaluate',
     'dataset-to-bag': 'dataset_to_bag',
     'replay': 'replay',

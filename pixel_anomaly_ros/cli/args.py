@@ -106,6 +106,21 @@ def add_backend_arguments(parser: argparse.ArgumentParser, backend: str = 'torch
                              f'tensorrt, or with onnxruntime on the CPU after `export --int8`')
 
 
+def add_operating_point_argument(parser: argparse.ArgumentParser) -> None:
+    """
+    Add ``--operating-point`` (a named threshold of the bundle) and ``--threshold``.
+
+    :param parser: the command's parser.
+    """
+    from pixel_anomaly_ros.bundle import OPERATING_POINTS
+    parser.add_argument('--operating-point', default='', metavar='NAME',
+                        help='mask threshold recorded by calibrate: ' + ', '.join(
+                            OPERATING_POINTS) + ' (default: the bundle default)')
+    parser.add_argument('--threshold', type=float, metavar='T',
+                        help='mask threshold on the score in [0, 1] instead of an operating '
+                             'point')
+
+
 def wrap(text: str) -> str:
     """
     Wrap a description for ``RawDescriptionHelpFormatter`` (which keeps the epilog's lines).
@@ -126,18 +141,19 @@ def command_line(argv: Optional[list] = None) -> str:
     return shlex.join(['pixel-anomaly'] + list(sys.argv[1:] if argv is None else argv))
 
 
-def add_dataset_arguments(parser: argparse.ArgumentParser, root_help: str = 'dataset root'
-                          ) -> None:
+def add_dataset_arguments(parser: argparse.ArgumentParser, root_help: str = 'dataset root',
+                          required: bool = True) -> None:
     """
     Add ``--dataset``, ``--root`` and ``--option``, with the kinds of the dataset registry.
 
     :param parser: the command's parser (its epilog should end with :func:`dataset_kinds`).
     :param root_help: help of ``--root``.
+    :param required: whether ``--dataset`` and ``--root`` must be given.
     """
     from pixel_anomaly_ros.evaluation.datasets import DATASETS
-    parser.add_argument('--dataset', required=True, metavar='KIND',
+    parser.add_argument('--dataset', required=required, metavar='KIND',
                         help=f'dataset kind: {", ".join(DATASETS)} (see "Dataset kinds" below)')
-    parser.add_argument('--root', required=True, help=root_help)
+    parser.add_argument('--root', required=required, help=root_help)
     parser.add_argument('--option', action='append', type=parse_option, metavar='KEY=VALUE',
                         help='keyword of the dataset opener, repeatable (values are read as JSON '
                              'when possible; lists also as 1,2); a wrong key lists the valid '

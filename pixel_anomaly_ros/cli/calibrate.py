@@ -5,7 +5,8 @@
 import argparse
 import json
 
-from pixel_anomaly_ros.cli.args import command_line, count_type
+from pixel_anomaly_ros.cli.args import (add_dataset_arguments, command_line, count_type,
+                                        dataset_kinds, dataset_options)
 from pixel_anomaly_ros.cli.train import EXAMPLES
 
 
@@ -16,17 +17,24 @@ def add_parser(subparsers) -> None:
     :param subparsers: the object returned by ``ArgumentParser.add_subparsers()``.
     """
     p = subparsers.add_parser(
-        'calibrate', help='fit ensemble weights, score range and threshold on an anomaly set',
-        description='Calibrate the scores of a bundle on a validation anomaly set (images/ + '
-                    'labels/ with 0 inlier, 1 anomaly, 255 void, or a synth output): SynBoost '
-                    'ensemble weights by AP grid search, score_lo/score_hi as robust '
-                    'percentiles, the threshold at 95 % TPR; written into bundle.yaml '
-                    'atomically. A segmentation-onnx bundle with the sml scorer first gets its '
-                    'SML class statistics (mean and std of the max logit per predicted class, '
-                    'inlier pixels).',
-        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+        'calibrate', help='fit ensemble weights, score range and operating points on an '
+                          'anomaly set',
+        description='Calibrate the scores of a bundle on a validation anomaly set (any dataset '
+                    'kind of "evaluate", or --data: images/ + labels/ with 0 inlier, 1 anomaly, '
+                    '255 void, or a synth output): SynBoost ensemble weights by AP grid search, '
+                    'score_lo/score_hi as robust percentiles, and the operating points tpr95, '
+                    'best_f1, fpr1 and fpr5, each with its measured TPR and FPR; the default is '
+                    'best_f1 when it flags at most 5 % of the inlier pixels, else fpr5. Written '
+                    'into bundle.yaml atomically. A segmentation-onnx bundle with the sml '
+                    'scorer first gets its SML class statistics (mean and std of the max logit '
+                    'per predicted class, inlier pixels).',
+        epilog=EXAMPLES + '  pixel-anomaly calibrate --bundle models/my_light --dataset '
+                          'fs_lost_found --root data/Fishyscapes' + dataset_kinds(),
+        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--bundle', required=True, help='bundle directory to calibrate')
-    p.add_argument('--data', required=True, help='anomaly folder or synth output')
+    p.add_argument('--data', help='anomaly folder or synth output (same as --dataset folder '
+                                  '--root DATA)')
+    add_dataset_arguments(p, 'dataset root (instead of --data)', required=False)
     p.add_argument('--out', help='write the calibrated bundle here (default: in place)')
     p.add_argument('--max-images', type=count_type(1), help='use at most this many images')
     p.add_argument('--grid-step', type=float, default=0.25, help='ensemble weight grid step')
@@ -52,9 +60,19 @@ def run(args: argparse.Namespace) -> int:
                              f'{high:g}')
     if not 0 < args.grid_step <= 1:
         raise ValueError(f'--grid-step must lie in (0, 1], got {args.grid_step:g}')
+    if args.data is not None:
+        if args.dataset or args.root or args.option:
+            raise ValueError('give either --data or --dataset/--root/--option, not both')
+        data, dataset, dataset_opts = args.data, 'folder', {}
+    elif args.dataset and args.root:
+        data, dataset, dataset_opts = args.root, args.dataset, dataset_options(args)
+    else:
+        raise ValueError('say which data to calibrate on: --data DIR, or --dataset KIND '
+                         '--root DIR')
     from pixel_anomaly_ros.training.score_calibration import calibrate
-    result = calibrate(args.bundle, args.data, out=args.out, max_images=args.max_images,
+    result = calibrate(args.bundle, data, out=args.out, max_images=args.max_images,
                        grid_step=args.grid_step, progress=not args.quiet,
-                       command=command_line(), **options)
+                       command=command_line(), dataset=dataset, options=dataset_opts,
+                       **options)
     print(json.dumps(result, indent=2))
     return 0

@@ -20,7 +20,8 @@ def add_parser(subparsers) -> None:
                     'run each bundle offline with the baseline scorers of its own segmentation '
                     'and, when rclpy is importable, through the live detector_node over DDS, '
                     'then write a report: AP / FPR95 / AUROC per method and baseline, the demo '
-                    'targets, latency per stage, example overlays and an animated heatmap. '
+                    "targets, the masks' operating points, latency per stage, example overlays "
+                    'and an animated heatmap gathered from the offline pass. '
                     'This is what "make demo" runs.',
         epilog='Example:\n  pixel-anomaly demo --out out/demo\n  pixel-anomaly demo --out '
                'out/mine --bundles models/my_light models/my_pebal --offline',
@@ -34,8 +35,8 @@ def add_parser(subparsers) -> None:
     p.add_argument('--seed', type=int, default=1, help='seed of the test data (default 1)')
     p.add_argument('--offline', action='store_true',
                    help='do not start the live node, evaluate offline only')
-    p.add_argument('--gif-frames', type=count_type(1), default=60,
-                   help='frames of the animated heatmap (default 60)')
+    p.add_argument('--gif-frames', type=count_type(1), default=40,
+                   help='frames of the animated heatmap, one per anomaly scene (default 40)')
     p.add_argument('--no-progress', action='store_true', help='hide progress bars')
     p.set_defaults(func=run)
 

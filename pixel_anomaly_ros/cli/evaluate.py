@@ -5,14 +5,17 @@
 import argparse
 
 from pixel_anomaly_ros.cli.args import (add_backend_arguments, add_dataset_arguments,
-                                        count_type, dataset_kinds, dataset_options, wrap)
+                                        add_operating_point_argument, count_type, dataset_kinds,
+                                        dataset_options, wrap)
 
 DESCRIPTION = ('Run a bundle over every frame of a dataset (or a bag with an image and a '
                'label topic) and report pixel AP / FPR95 / AUROC at label resolution, '
                'SegmentMeIfYouCan component metrics (sIoU, PPV, mean F1 at the pixel '
                'best-F1 threshold), semantic mIoU when the dataset has semantic labels, '
                'and per-stage latency. --baselines adds max softmax, max logit, entropy '
-               'and energy from the same segmentation pass. --out writes metrics.json, '
+               'and energy from the same segmentation pass. The masks of the examples use the '
+               "bundle's default operating point (--operating-point, --threshold), and the "
+               'report says what it flags. --out writes metrics.json, '
                'report.md and PNG plots (PR/ROC curves, latency histogram, examples) '
                'atomically.')
 
@@ -51,6 +54,7 @@ def add_parser(subparsers) -> None:
                    help='SegmentMeIfYouCan component size filters (default: obstacle for '
                         'smiyc_obstacle and lost_and_found, else anomaly)')
     add_backend_arguments(p)
+    add_operating_point_argument(p)
     p.add_argument('--examples', type=count_type(0), default=4,
                    help='example frames in the report')
     p.add_argument('--out', metavar='DIR',
@@ -72,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                       baselines=args.baselines, binned=args.binned, limit=args.limit,
                       backend=args.backend, device=args.device, precision=args.precision,
                       track=args.track, examples=args.examples, out=args.out,
-                      progress=not args.no_progress)
+                      progress=not args.no_progress, operating_point=args.operating_point,
+                      threshold=args.threshold)
     print_summary(result, args.out)
     return 0
 

@@ -7,8 +7,9 @@ import argparse
 from pixel_anomaly_ros.cli.args import add_backend_arguments, wrap
 
 DESCRIPTION = ('Start detector_node (private ROS domain, localhost only, reliable input), play '
-               'the camera topic of a bag into its image topic at the recorded rate (or '
-               '--rate), record anomaly/score, and report the metrics of the answered frames '
+               'the camera topic of a bag into its image topic (a CompressedImage topic as it '
+               'is, into image/compressed) at the recorded rate (or --rate), record '
+               'anomaly/score, and report the metrics of the answered frames '
                "against the bag's label topic, end-to-end latency percentiles (arrival - stamp "
                'sent) and dropped frames, in the format of "evaluate". Needs rclpy.')
 
@@ -30,13 +31,17 @@ def add_parser(subparsers) -> None:
                '--bundle models/demo_pebal',
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('bag', help='rosbag2 directory or .mcap/.db3 file')
-    p.add_argument('--image-topic', required=True, help='raw sensor_msgs/Image camera topic')
+    p.add_argument('--image-topic', required=True,
+                   help='sensor_msgs/Image or CompressedImage camera topic')
     p.add_argument('--label-topic', help='anomaly label topic (mono8 0/1/255) for metrics')
     p.add_argument('--semantic-topic', help='semantic train-id topic for mIoU')
     p.add_argument('--rate', type=float, metavar='HZ',
                    help='publish rate (default: the recorded stamp spacing)')
     p.add_argument('--bundle', required=True, help='bundle directory the node loads')
     add_backend_arguments(p, what="the node's")
+    p.add_argument('--operating-point', default='', metavar='NAME',
+                   help="the bundle's operating point for the node's mask (default: its "
+                        'default)')
     p.add_argument('--binned', action='store_true', help='binned pixel metrics')
     p.add_argument('--track', choices=['anomaly', 'obstacle'], default='anomaly',
                    help='SegmentMeIfYouCan component size filters (default anomaly)')
@@ -64,6 +69,7 @@ def run(args: argparse.Namespace) -> int:
                     bundle=args.bundle, out=args.out, backend=args.backend,
                     device=args.device, precision=args.precision,
                     semantic_topic=args.semantic_topic, binned=args.binned,
-                    track=args.track, timeout_s=args.timeout, progress=not args.no_progress)
+                    track=args.track, timeout_s=args.timeout, progress=not args.no_progress,
+                    operating_point=args.operating_point)
     print_summary(result, args.out)
     return 0

@@ -155,6 +155,23 @@ def _connections(reader: Reader, path, topic: str) -> list:
     return found
 
 
+def read_messages(path: str | os.PathLike, topic: str, every: int = 1) -> Iterator[tuple]:
+    """
+    Read the messages of one image topic undecoded (e.g. to replay CompressedImage as it is).
+
+    :param every: deserialise only every ``every``-th message (from the first); None for others.
+    :return: an iterator of ``(position on the topic, rosbags message or None)``; see read_images.
+    """
+    reader = _open_reader(path)
+    try:
+        connections = _connections(reader, path, topic)
+        for index, (connection, _, raw) in enumerate(reader.messages(connections=connections)):
+            yield index, (TYPESTORE.deserialize_cdr(raw, connection.msgtype)
+                          if index % every == 0 else None)
+    finally:
+        reader.close()
+
+
 def read_images(path: str | os.PathLike, topic: str,
                 encoding: str | None = None) -> Iterator[ImageFrame]:
     """
@@ -167,13 +184,7 @@ def read_images(path: str | os.PathLike, topic: str,
     :return: an iterator of :class:`ImageFrame`.
     :raises BagError: for a missing bag or topic, or an undecodable message.
     """
-    reader = _open_reader(path)
-    try:
-        connections = _connections(reader, path, topic)
-        for connection, _, raw in reader.messages(connections=connections):
-            yield _to_frame(topic, TYPESTORE.deserialize_cdr(raw, connection.msgtype), encoding)
-    finally:
-        reader.close()
+    return (_to_frame(topic, msg, encoding) for _, msg in read_messages(path, topic))
 
 
 def _to_frame(topic: str, msg, encoding: str | None) -> ImageFrame:
@@ -305,15 +316,9 @@ class AlignedBag:
 def read_aligned(path: str | os.PathLike, image_topic: str, label_topic: str,
                  tolerance_ns: int = 0, image_encoding: str | None = 'rgb8') -> AlignedBag:
     """
-    Pair the images of a bag with its labels by header stamp.
+    Pair the images of a bag with its labels by header stamp (an :class:`AlignedBag` of two).
 
-    :param path: rosbag2 directory, or a ``.mcap``/``.db3`` file.
-    :param image_topic: camera topic.
-    :param label_topic: label topic (e.g. mono8 0/1/255).
-    :param tolerance_ns: largest stamp difference of a pair; 0 pairs equal stamps only.
-    :param image_encoding: encoding the camera images are converted to.
-    :return: an :class:`AlignedBag` yielding ``(image_frame, label_frame)`` with
-        ``unmatched`` counts per topic.
+    :return: an :class:`AlignedBag` yielding ``(image_frame, label_frame)``.
     """
     return AlignedBag(path, image_topic, [label_topic], tolerance_ns, (image_encoding, None))
 
@@ -430,9 +435,6 @@ def write_images(path: str | os.PathLike,
                  storage: str | None = None, compression: dict[str, str] | None = None) -> Path:
     """
     Write a sequence of images into a new bag, e.g. detector outputs for RViz or Foxglove.
-
-    Scores are written as ``32FC1`` and masks as ``mono8`` when given float32 and uint8
-    (H, W) arrays with ``encoding=None``.
 
     :param path: bag directory to create; it must not exist.
     :param messages: ``(stamp_ns, topic, image, encoding, frame_id)`` tuples; ``encoding``

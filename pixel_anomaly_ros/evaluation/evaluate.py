@@ -30,20 +30,23 @@ only.
 from dataclasses import replace
 import datetime
 import math
+import os
 from pathlib import Path
 import shutil
 import tempfile
-from typing import Collection, Dict, Iterable, List, Optional, Sequence, Union
+from typing import Callable, Collection, Dict, Iterable, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
-from pixel_anomaly_ros.bundle import Bundle, load_bundle
+from pixel_anomaly_ros.bench.record import load_average
+from pixel_anomaly_ros.bundle import Bundle, load_bundle, OperatingPoint
 from pixel_anomaly_ros.evaluation.components import ComponentEvaluator, TRACK_SIZES
-from pixel_anomaly_ros.evaluation.datasets import open_dataset
+from pixel_anomaly_ros.evaluation.datasets import dataset_title, open_dataset
 from pixel_anomaly_ros.evaluation.datasets.files import FileDataset
 from pixel_anomaly_ros.evaluation.datasets.samples import Sample
 from pixel_anomaly_ros.evaluation.metrics import (BinnedPixelMetrics, DEFAULT_BINS,
                                                   ExactPixelMetrics, PixelCurve, PixelMetrics)
+from pixel_anomaly_ros.evaluation.operating_points import mask_operating_point
 from pixel_anomaly_ros.evaluation.report import (check_output_dir, EvaluationResult, Example,
                                                  write_report)
 from pixel_anomaly_ros.evaluation.semantic_metrics import SemanticConfusion
@@ -112,7 +115,8 @@ class Evaluator:
     def __init__(self, methods: Sequence[str] = (BUNDLE,), binned: bool = False,
                  bins: int = DEFAULT_BINS, track: str = 'anomaly', num_classes: int = 19,
                  threshold: float = 0.5, examples: Collection[int] = (),
-                 spool_dir: Optional[Union[str, Path]] = None):
+                 spool_dir: Optional[Union[str, Path]] = None,
+                 operating_point: Optional[OperatingPoint] = None):
         """
         Create empty accumulators.
 
@@ -125,6 +129,8 @@ class Evaluator:
         :param threshold: mask threshold of the example frames when no mask is given.
         :param examples: positions (0-based, in :meth:`add` order) of the example frames.
         :param spool_dir: where the temporary score spool goes (default: the system's).
+        :param operating_point: the operating point the masks use, reported with the share of
+            anomalous and inlier pixels its masks flag here (default: ``threshold``).
         :raises ValueError: for an unknown method or track.
         """
         unknown = [m for m in methods if m != BUNDLE and m not in BASELINES]
@@ -142,6 +148,8 @@ class Evaluator:
         self._example_positions = set(examples)
         self._examples: List[Example] = []
         self._saturated = np.zeros(3, np.int64)  # valid pixels, score <= 0, score >= 1
+        self._flagged = np.zeros(4, np.int64)  # anomalous, flagged; inlier, flagged
+        self.operating_point = operating_point or OperatingPoint('threshold', self.threshold)
         self.names: List[str] = []
         if spool_dir is not None:
             Path(spool_dir).mkdir(parents=True, exist_ok=True)
@@ -189,6 +197,10 @@ class Evaluator:
         valid = label <= 1
         self._saturated += (np.count_nonzero(valid), np.count_nonzero(valid & (score <= 0.0)),
                             np.count_nonzero(valid & (score >= 1.0)))
+        flagged = score >= self.threshold if mask is None else np.asarray(mask, bool)
+        self._flagged += (np.count_nonzero(label == 1),
+                          np.count_nonzero(flagged & (label == 1)),
+                          np.count_nonzero(label == 0), np.count_nonzero(flagged & (label == 0)))
         np.save(self._spool / f'{position:08d}_score.npy', score)
         np.save(self._spool / f'{position:08d}_label.npy', label)
         if train_ids is not None and semantic is not None:
@@ -251,7 +263,16 @@ class Evaluator:
             names=list(self.names), pixel=pixel, components=components,
             semantic=self._semantic.compute() if self._semantic is not None else None,
             latency_ms={s: np.asarray(v) for s, v in self._latency.items()},
-            examples=list(self._examples), notes=notes)
+            examples=list(self._examples), notes=notes, operating_point=self._mask_figures())
+
+    def _mask_figures(self) -> Dict[str, object]:
+        """Return the operating point of the masks and what they flagged on these frames."""
+        anomalous, hit, inlier, false = (int(v) for v in self._flagged)
+        point = self.operating_point
+        return {'name': point.name, 'threshold': float(self.threshold),
+                'calibration_tpr': point.tpr, 'calibration_fpr': point.fpr,
+                'tpr': hit / anomalous if anomalous else None,
+                'fpr': false / inlier if inlier else None}
 
     def _mode(self) -> str:
         return f'binned ({self.bins} bins)' if self.binned else 'exact'
@@ -284,7 +305,9 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
              device: str = 'cpu', precision: str = 'fp32', track: Optional[str] = None,
              examples: int = 4, out: Optional[Union[str, Path]] = None,
              spool_dir: Optional[Union[str, Path]] = None,
-             progress: bool = True) -> EvaluationResult:
+             progress: bool = True, operating_point: str = '',
+             threshold: Optional[float] = None,
+             on_frame: Optional[Callable[[Sample, object], None]] = None) -> EvaluationResult:
     """
     Run a bundle over a dataset and compute (and optionally write) its report.
 
@@ -311,9 +334,13 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
     :param out: report directory to write (``None``: only return the result).
     :param spool_dir: directory for the temporary score spool (default: next to ``out``).
     :param progress: show a progress bar.
+    :param operating_point: the bundle's operating point the masks use (empty: its default).
+    :param threshold: a mask threshold in [0, 1] instead of an operating point.
+    :param on_frame: called as ``on_frame(sample, result)`` after each frame (the pipeline's
+        :class:`~pixel_anomaly_ros.pipelines.AnomalyResult`, at label resolution).
     :return: the result.
     :raises DatasetError: for a missing or malformed dataset.
-    :raises BundleError: for a broken bundle.
+    :raises BundleError: for a broken bundle or an operating point it does not record.
     :raises BackendError: for an unusable backend.
     :raises ValueError: for bad arguments or an ``out`` that is not a report directory.
     """
@@ -324,8 +351,10 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
     options = dict(options or {})
     data = open_dataset(dataset, root, **options)
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
+    point = mask_operating_point(bundle, operating_point, threshold)
     track = track or DEFAULT_TRACKS.get(dataset, 'anomaly')
     pipeline = create_pipeline(bundle, backend, device, precision, baselines=baselines)
+    pipeline.threshold = point.threshold
     wanted = None if frames is None else set(frames)
     total = len(data)
     if wanted is not None:
@@ -339,17 +368,24 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
     info = {'bundle': spec.name, 'variant': spec.variant, 'bundle_path': str(bundle.path),
             **pipeline.executor.describe(), 'threshold': pipeline.threshold,
             'score_calibration': f'[{spec.score_lo}, {spec.score_hi}] -> [0, 1]',
+            'operating_point': point.describe(),
             'dataset': dataset, 'root': str(root), 'options': options, 'limit': limit,
             'baselines': baselines}
+    if getattr(data, 'labels', None):
+        info['labels'] = data.labels
     try:
         with Evaluator(methods, binned, track=track, num_classes=spec.num_classes,
                        threshold=pipeline.threshold, examples=example_positions(total, examples),
-                       spool_dir=spool_dir) as evaluator:
-            _run(pipeline, _select(data, wanted, limit), evaluator, total, progress, spec.name)
+                       spool_dir=spool_dir, operating_point=point) as evaluator:
+            before = load_average()
+            _run(pipeline, _select(data, wanted, limit), evaluator, total, progress, spec.name,
+                 on_frame)
+            info['load_average'] = {'before': before, 'after': load_average(),
+                                    'cores': os.cpu_count()}
             info['date'] = datetime.datetime.now(datetime.timezone.utc).isoformat(
                 timespec='seconds')
-            result = evaluator.finish(f'Anomaly evaluation: {spec.name} on {dataset} '
-                                      f'({Path(root).name})', info)
+            result = evaluator.finish(f'Anomaly evaluation: {spec.name} on '
+                                      f'{dataset_title(dataset, root)}', info)
     finally:
         pipeline.executor.close()
     if out is not None:
@@ -358,7 +394,7 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
 
 
 def _run(pipeline, samples: Iterable[Sample], evaluator: Evaluator, total: Optional[int],
-         progress: bool, name: str) -> None:
+         progress: bool, name: str, on_frame=None) -> None:
     """Run the pipeline on every sample (after one untimed warm-up run) into the evaluator."""
     baselines = evaluator.methods[1:]
     warm = False
@@ -373,6 +409,8 @@ def _run(pipeline, samples: Iterable[Sample], evaluator: Evaluator, total: Optio
                       train_ids=result.train_ids, semantic=sample.semantic,
                       timings_ms=dict(result.timings_ms, total=result.total_ms),
                       baselines=result.maps if baselines else None)
+        if on_frame is not None:
+            on_frame(sample, result)
 
 
 def _select(data, wanted: Optional[set], limit: Optional[int]) -> Iterable[Sample]:

@@ -8,8 +8,10 @@ Shared by ``evaluate`` (offline, :mod:`pixel_anomaly_ros.evaluation.evaluate`) a
 table of AP / FPR95 / AUROC per method (the bundle and each baseline), then the component
 metrics, semantic mIoU, latency, replay figures and the plots: PR and ROC curves of every
 method, a latency histogram per stage and a grid of example frames (image | ground truth |
-score heatmap | mask). Plots are drawn with matplotlib's Agg canvas (no display, no pyplot
-state).
+score heatmap with colour bar | mask, with a legend). Beside the numbers it says what the
+metrics mean, which operating point the masks use and what it flags, and how loaded the machine
+was while frames were timed (:mod:`.report_text`). Plots are drawn with matplotlib's Agg canvas
+(no display, no pyplot state).
 
 The directory is written into a hidden temporary sibling and renamed into place when complete,
 so a failed run never leaves a partial report. An existing report directory (one holding
@@ -28,10 +30,12 @@ from typing import Dict, List, Optional
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
-from pixel_anomaly_ros import visualisation
 from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.evaluation.components import ComponentMetrics
+from pixel_anomaly_ros.evaluation.example_figure import plot_examples
 from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
+from pixel_anomaly_ros.evaluation.report_text import (load_line, metrics_paragraph,
+                                                      operating_point_lines)
 from pixel_anomaly_ros.evaluation.semantic_metrics import SemanticMetrics
 
 METRICS_FILE = 'metrics.json'
@@ -45,11 +49,6 @@ EXAMPLES_PLOT = 'examples.png'
 METHOD_LABELS = {'bundle': 'bundle', 'baseline_max_softmax': 'max softmax',
                  'baseline_max_logit': 'max logit', 'baseline_entropy': 'entropy',
                  'baseline_energy': 'energy'}
-
-# Ground-truth colours (RGB): inlier grey, anomaly orange, void black.
-_LABEL_LUT = np.zeros((256, 3), np.uint8)
-_LABEL_LUT[0] = (90, 90, 90)
-_LABEL_LUT[1] = (255, 120, 0)
 
 
 class ReportError(PixelAnomalyError, ValueError):
@@ -82,6 +81,7 @@ class EvaluationResult:
     :ivar examples: frames of the example grid.
     :ivar notes: remarks printed under the method table.
     :ivar replay: replay figures (frames sent, answered, dropped, node diagnostics), or None.
+    :ivar operating_point: the masks' operating point and the pixels they flagged, or None.
     """
 
     title: str
@@ -94,6 +94,7 @@ class EvaluationResult:
     examples: List[Example] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     replay: Optional[Dict[str, object]] = None
+    operating_point: Optional[Dict[str, object]] = None
 
     @property
     def frames(self) -> int:
@@ -124,7 +125,8 @@ class EvaluationResult:
             'components': self.components.to_dict() if self.components else None,
             'semantic': self.semantic.to_dict() if self.semantic else None,
             'latency_ms': self.latency_summary(), 'replay': self.replay,
-            'notes': self.notes, 'frame_names': self.names})
+            'operating_point': self.operating_point, 'notes': self.notes,
+            'frame_names': self.names})
 
 
 def jsonable(value):
@@ -238,6 +240,7 @@ def render_markdown(result: EvaluationResult, plots: Optional[List[str]] = None)
     """
     lines = [f'# {result.title}', '']
     lines += _method_table(result)
+    lines += operating_point_lines(result.operating_point)
     lines += _components_section(result.components)
     lines += _semantic_section(result.semantic)
     lines += _latency_section(result)
@@ -275,7 +278,7 @@ def _method_table(result: EvaluationResult) -> List[str]:
             'inlier pixels pooled over the dataset at label resolution (void pixels left '
             'out). AP is step-wise (sklearn); FPR95 is the FPR at the first threshold with TPR '
             '>= 95 % (Fishyscapes); higher scores mean more anomalous for every method.')
-        lines.append('')
+        lines += ['', metrics_paragraph(first.positives, first.negatives), '']
     lines += [f'> {note}' for note in result.notes] + ([''] if result.notes else [])
     if result.pixel:
         lines += ['| method | best F1 % | at score >= | TPR 95 % at score >= |',
@@ -318,7 +321,8 @@ def _latency_section(result: EvaluationResult) -> List[str]:
     for stage, s in summary.items():
         lines.append(f"| {stage} | {s['median']:.2f} | {s['p95']:.2f} | {s['mean']:.2f} | "
                      f"{s['max']:.2f} | {s['count']} |")
-    return lines + ['']
+    load = load_line(result.info.get('load_average'))
+    return lines + [''] + ([load, ''] if load else [])
 
 
 def _replay_section(replay: Optional[Dict[str, object]]) -> List[str]:
@@ -358,7 +362,8 @@ def write_plots(result: EvaluationResult, out_dir: os.PathLike) -> List[str]:
         plot_latency(result.latency_ms, out_dir / LATENCY_PLOT)
         written.append(LATENCY_PLOT)
     if result.examples:
-        plot_examples(result.examples, out_dir / EXAMPLES_PLOT)
+        plot_examples(result.examples, out_dir / EXAMPLES_PLOT,
+                      (result.operating_point or {}).get('threshold'))
         written.append(EXAMPLES_PLOT)
     return written
 
@@ -430,30 +435,4 @@ def plot_latency(latency_ms: Dict[str, np.ndarray], path: os.PathLike) -> None:
         ax.axvline(p95, color='tab:red', linestyle='--', linewidth=1, label=f'p95 {p95:.2f}')
         ax.set(title=stage, xlabel='ms', ylabel='frames')
         ax.legend(fontsize='x-small')
-    _save(figure, Path(path))
-
-
-def plot_examples(examples: List[Example], path: os.PathLike) -> None:
-    """
-    Plot a grid of example frames: image | ground truth | score heatmap | mask.
-
-    :param examples: the frames.
-    :param path: PNG file to write.
-    """
-    h, w = examples[0].label.shape
-    width = 12.0
-    height = max(1.5, len(examples) * (width / 4.0) * h / w + 0.4 * len(examples))
-    figure = Figure(figsize=(width, height), layout='constrained')
-    titles = ('image', 'ground truth (orange anomaly, black void)', 'score', 'mask')
-    for row, ex in enumerate(examples):
-        panels = (ex.image, _LABEL_LUT[ex.label],
-                  visualisation.heatmap_bgr(ex.score.astype(np.float32))[..., ::-1],
-                  ex.mask.astype(np.uint8) * 255)
-        for col, panel in enumerate(panels):
-            ax = figure.add_subplot(len(examples), 4, row * 4 + col + 1)
-            ax.imshow(panel, cmap='gray' if panel.ndim == 2 else None, vmin=0, vmax=255,
-                      interpolation='nearest')
-            ax.set_axis_off()
-            ax.set_title(ex.name if col == 0 else titles[col] if row == 0 else '',
-                         fontsize='small')
     _save(figure, Path(path))

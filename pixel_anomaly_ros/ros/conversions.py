@@ -61,6 +61,21 @@ def numpy_to_compressed(data: np.ndarray, fmt: str = 'jpeg', header: Optional[He
     return msg
 
 
+def compressed_message(fmt: str, data, header: Header) -> CompressedImage:
+    """
+    Wrap an already compressed stream (e.g. read from a bag) in a CompressedImage, unchanged.
+
+    :param fmt: the ``format`` string, e.g. ``rgb8; jpeg compressed bgr8``.
+    :param data: the JPEG or PNG bytes (any buffer of uint8).
+    :param header: header of the message.
+    :return: the message.
+    """
+    msg = CompressedImage()
+    msg.header, msg.format = header, fmt
+    msg.data = _payload(np.frombuffer(data, np.uint8))
+    return msg
+
+
 def _payload(data: np.ndarray) -> array.array:
     """Copy a flat uint8 array into the array type rclpy takes without a per-byte loop."""
     payload = array.array('B')

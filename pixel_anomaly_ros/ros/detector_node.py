@@ -16,7 +16,7 @@ import time
 from typing import List, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
-from pixel_anomaly_ros.bundle import BundleError, load_bundle
+from pixel_anomaly_ros.bundle import BundleError, load_bundle, OperatingPoint
 from pixel_anomaly_ros.imaging import (check_stamp, compressed_to_rgb, image_to_rgb, ImageError,
                                        stamp_to_ns)
 from pixel_anomaly_ros.pipelines import create_pipeline
@@ -57,6 +57,8 @@ class DetectorNode(LifecycleNode):
         self._active_since: Optional[float] = None
         self._previous_snapshot = None
         self._network_outputs = False
+        self._operating_point: Optional[OperatingPoint] = None
+        self._batch = {}
         declare_parameters(self)
         self._apply('output.resolution', self.get_parameter('output.resolution').value)
         self.statistics = NodeStatistics(self.get_parameter('diagnostics.window').value)
@@ -81,7 +83,8 @@ class DetectorNode(LifecycleNode):
         info = self.pipeline.executor.describe()
         self.get_logger().info(
             f'configured: {self.bundle.spec.name} ({self.bundle.spec.variant}) on '
-            + ' '.join(str(v) for v in info.values()))
+            + ' '.join(str(v) for v in info.values())
+            + f'; mask at {self._operating_point.describe()}')
         return TransitionCallbackReturn.SUCCESS
 
     def on_activate(self, state: State) -> TransitionCallbackReturn:
@@ -181,10 +184,14 @@ class DetectorNode(LifecycleNode):
     # Parameters and diagnostics ----------------------------------------------------------
 
     def _on_set_parameters(self, parameters: List) -> SetParametersResult:
-        for parameter in parameters:
-            reason = self._apply(parameter.name, parameter.value)
-            if reason:
-                return SetParametersResult(successful=False, reason=reason)
+        self._batch = {parameter.name: parameter.value for parameter in parameters}
+        try:
+            for parameter in parameters:
+                reason = self._apply(parameter.name, parameter.value)
+                if reason:
+                    return SetParametersResult(successful=False, reason=reason)
+        finally:
+            self._batch = {}
         return SetParametersResult(successful=True)
 
     def _apply(self, name: str, value) -> str:
@@ -194,12 +201,8 @@ class DetectorNode(LifecycleNode):
                 return (f'{name} takes effect at configure: deactivate and clean up the node, '
                         f'set it, then configure again')
             return ''
-        if name == 'anomaly.threshold':
-            if not (value == -1.0 or 0.0 <= value <= 1.0):
-                return f'anomaly.threshold must be in [0, 1] (or -1 for the bundle default), ' \
-                       f'got {value}'
-            if self.pipeline is not None:
-                self.pipeline.threshold = self.bundle.spec.threshold if value == -1.0 else value
+        if name in ('anomaly.threshold', 'anomaly.operating_point'):
+            return self._apply_threshold(name, value)
         elif name == 'anomaly.ensemble_weights':
             if self.pipeline is not None:
                 try:
@@ -220,6 +223,28 @@ class DetectorNode(LifecycleNode):
             return f'{name} must be >= 0, got {value}'
         return ''
 
+    def _apply_threshold(self, name: str, value) -> str:
+        """Set the mask threshold from anomaly.threshold, else the named operating point."""
+        values = {key: self._batch.get(key, self.get_parameter(key).value)
+                  for key in ('anomaly.threshold', 'anomaly.operating_point')}
+        values[name] = value
+        threshold = values['anomaly.threshold']
+        if not (threshold == -1.0 or 0.0 <= threshold <= 1.0):
+            return f'anomaly.threshold must be in [0, 1] (or -1 for the operating point), ' \
+                   f'got {threshold}'
+        if self.bundle is None:
+            return ''
+        try:
+            point = self.bundle.spec.operating_point(values['anomaly.operating_point'])
+        except BundleError as exc:
+            return f'anomaly.operating_point: {exc}'
+        if threshold != -1.0:
+            point = OperatingPoint('anomaly.threshold', float(threshold))
+        self._operating_point = point
+        if self.pipeline is not None:
+            self.pipeline.threshold = point.threshold
+        return ''
+
     def _publish_diagnostics(self) -> None:
         snapshot = self.statistics.snapshot(self.slot.dropped)
         thresholds = diagnostics.Thresholds(
@@ -237,6 +262,9 @@ class DetectorNode(LifecycleNode):
             info.update(self.pipeline.executor.describe())
         if self.bundle is not None:
             info.update(model=self.bundle.spec.name, variant=self.bundle.spec.variant)
+        if self._operating_point is not None:
+            info.update(operating_point=self._operating_point.describe(),
+                        mask_threshold=f'{self._operating_point.threshold:.6g}')
         self._diagnostics_pub.publish(diagnostics.diagnostic_array(
             snapshot, level, message, self.get_fully_qualified_name(), info,
             self.get_clock().now().to_msg()))
@@ -253,7 +281,7 @@ class DetectorNode(LifecycleNode):
         self.pipeline = create_pipeline(self.bundle, get('backend').value, _device(get),
                                         get('precision').value,
                                         compile_mode=get('compile').value or None)
-        for name in ('anomaly.threshold', 'anomaly.ensemble_weights'):
+        for name in ('anomaly.threshold', 'anomaly.operating_point', 'anomaly.ensemble_weights'):
             reason = self._apply(name, get(name).value)
             if reason:
                 raise ValueError(reason)

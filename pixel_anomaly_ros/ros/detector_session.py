@@ -7,8 +7,9 @@ Shared by ``replay`` (a bag through the node) and ``bench --node`` (the node's o
 node runs on a private ROS domain (``ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST``) with reliable
 input; the client publishes on ``image``, restamping every frame with the current time so that
 outputs can be matched to inputs by their header stamp, records when each output topic arrived,
-and keeps the node's ``/diagnostics`` counters. After the last frame :meth:`drain` waits until
-the node accounts for every frame sent.
+and keeps the node's ``/diagnostics`` counters. With ``compressed`` the frames are
+CompressedImage messages on ``image/compressed`` (the node's ``input.compressed``). After the
+last frame :meth:`drain` waits until the node accounts for every frame sent.
 """
 
 import os
@@ -27,7 +28,7 @@ import rclpy
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.signals import SignalHandlerOptions
-from sensor_msgs.msg import Image
+from sensor_msgs.msg import CompressedImage, Image
 
 #: Node counters read from ``/diagnostics``.
 COUNTERS = ('frames_received', 'frames_processed', 'frames_dropped', 'frames_rejected',
@@ -47,7 +48,7 @@ class DetectorSession:
     def __init__(self, parameters: Dict[str, object], outputs: Sequence[str] = ('anomaly/score',),
                  on_output: Optional[Callable[[str, int, Image], None]] = None,
                  domain_id: Optional[int] = None, timeout_s: float = 60.0,
-                 environment: Optional[Dict[str, str]] = None):
+                 environment: Optional[Dict[str, str]] = None, compressed: bool = False):
         """
         Prepare a session; :meth:`__enter__` starts the node and the client.
 
@@ -61,8 +62,11 @@ class DetectorSession:
         :param timeout_s: how long to wait for the node to start, answer and finish.
         :param environment: further environment variables for both processes (e.g. the Fast
             DDS shared-memory profile).
+        :param compressed: send CompressedImage frames on ``image/compressed``.
         """
-        self.parameters = {**SESSION_PARAMETERS, **parameters}
+        self.compressed = compressed
+        self.parameters = {**SESSION_PARAMETERS, **parameters,
+                           **({'input.compressed': 'true'} if compressed else {})}
         self.outputs = tuple(outputs)
         self.on_output = on_output
         self.domain_id = domain_id if domain_id is not None else 20 + os.getpid() % 80
@@ -104,7 +108,9 @@ class DetectorSession:
         self.node = rclpy.create_node('pixel_anomaly_session', context=self.context,
                                       start_parameter_services=False)
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-        self.publisher = self.node.create_publisher(Image, 'image', reliable)
+        self.publisher = self.node.create_publisher(
+            CompressedImage if self.compressed else Image,
+            'image/compressed' if self.compressed else 'image', reliable)
         self.subscriptions = [
             self.node.create_subscription(Image, topic,
                                           lambda msg, t=topic: self._on_output(t, msg),

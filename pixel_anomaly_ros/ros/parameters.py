@@ -7,6 +7,7 @@ Parameters in :data:`RUNTIME_PARAMETERS` apply immediately (and invalid values a
 a reason); the others are read at ``configure`` and are refused while the node is configured.
 """
 
+from pixel_anomaly_ros.bundle import OPERATING_POINTS
 from pixel_anomaly_ros.runtime import BACKEND_CHOICES
 from rcl_interfaces.msg import ParameterDescriptor
 
@@ -25,7 +26,10 @@ PARAMETERS = {
     'input.max_future_s': (1.0, 'reject stamps further than this in the future (s)'),
     'output.resolution': ('input', 'input (camera size) or network (bundle input size)'),
     'output.overlay_alpha': (0.5, 'heatmap weight in anomaly/overlay, 0..1'),
-    'anomaly.threshold': (-1.0, 'mask threshold on the score in [0, 1]; -1 = the bundle default'),
+    'anomaly.threshold': (-1.0, 'mask threshold on the score in [0, 1]; -1 = the operating '
+                          'point below'),
+    'anomaly.operating_point': ('', 'named mask threshold of the bundle, measured by calibrate: '
+                                + ', '.join(OPERATING_POINTS) + '; empty = the bundle default'),
     'anomaly.ensemble_weights': (None, 'SynBoost ensemble weights: four numbers (P(anomaly), '
                                  'entropy, perceptual, distance); unset = the bundle default'),
     'diagnostics.period_s': (1.0, 'period of /diagnostics messages (s)'),
@@ -37,7 +41,8 @@ PARAMETERS = {
 
 #: Parameters that apply immediately, in any lifecycle state.
 RUNTIME_PARAMETERS = frozenset({
-    'anomaly.threshold', 'anomaly.ensemble_weights', 'output.resolution',
+    'anomaly.threshold', 'anomaly.operating_point', 'anomaly.ensemble_weights',
+    'output.resolution',
     'output.overlay_alpha', 'diagnostics.latency_budget_ms', 'diagnostics.min_rate_hz',
     'diagnostics.input_timeout_s'})
 

@@ -7,21 +7,23 @@ Replay a bag into a running detector_node over DDS and report what came back.
 :class:`~pixel_anomaly_ros.ros.detector_session.DetectorSession` (private ROS domain, reliable
 input QoS, outputs at the camera resolution), waits until it answers warm-up frames, then
 publishes the bag's camera images on ``image`` at the recorded rate (header stamp differences)
-or a fixed rate. Outputs are matched to inputs by the stamp the session puts on each frame, and
-the end-to-end latency of a frame is the arrival time of its ``anomaly/score`` here minus that
-stamp. Received scores are spooled to disk. After the last frame the node is given time to
-finish (until its ``/diagnostics`` counters account for every frame sent), then it is stopped
-with SIGINT to its process group.
+or a fixed rate. A ``CompressedImage`` camera topic is played as it is, on ``image/compressed``
+(the node decodes it, ``input.compressed``). Outputs are matched to inputs by the stamp the
+session puts on each frame, and the end-to-end latency of a frame is the arrival time of its
+``anomaly/score`` here minus that stamp. Received scores are spooled to disk. After the last
+frame the node is given time to finish (until its ``/diagnostics`` counters account for every
+frame sent), then it is stopped with SIGINT to its process group.
 
 With a label topic, the answered frames are paired with the bag's labels by header stamp
 (:class:`~pixel_anomaly_ros.evaluation.datasets.bag.BagDataset`) and get the same metrics as
 ``evaluate`` (:class:`~pixel_anomaly_ros.evaluation.evaluate.Evaluator`); the mask is
-``score >= threshold`` of the bundle, as in the node. The report adds the frames sent,
-answered and unanswered, the node's own counters (received, processed, dropped, rejected,
-failed; warm-up frames excluded) and its per-stage medians.
+``score >= threshold`` of the operating point the node uses (the bundle default unless given).
+The report adds the frames sent, answered and unanswered, the node's own counters (received,
+processed, dropped, rejected, failed; warm-up frames excluded) and its per-stage medians.
 """
 
 import datetime
+import os
 from pathlib import Path
 import shutil
 import tempfile
@@ -29,13 +31,16 @@ import time
 from typing import Dict, Optional, Union
 
 import numpy as np
+from pixel_anomaly_ros.bench.record import load_average
 from pixel_anomaly_ros.bundle import load_bundle
-from pixel_anomaly_ros.evaluation.bags import BagError, list_topics, read_images
+from pixel_anomaly_ros.evaluation.bags import (BagError, COMPRESSED_IMAGE, IMAGE, list_topics,
+                                               read_images, read_messages)
+from pixel_anomaly_ros.evaluation.datasets import dataset_title
 from pixel_anomaly_ros.evaluation.datasets.bag import open_bag
 from pixel_anomaly_ros.evaluation.evaluate import BUNDLE, Evaluator, example_positions
 from pixel_anomaly_ros.evaluation.report import check_output_dir, EvaluationResult, write_report
-from pixel_anomaly_ros.imaging import image_to_array
-from pixel_anomaly_ros.ros.conversions import numpy_to_image
+from pixel_anomaly_ros.imaging import image_to_array, stamp_to_ns
+from pixel_anomaly_ros.ros.conversions import compressed_message, numpy_to_image
 from pixel_anomaly_ros.ros.detector_session import DetectorSession
 from std_msgs.msg import Header
 from tqdm import tqdm
@@ -47,12 +52,13 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
            device: str = 'cpu', precision: str = 'fp32', semantic_topic: Optional[str] = None,
            tolerance_ns: int = 0, binned: bool = False, track: str = 'anomaly',
            examples: int = 4, warmup: int = 2, timeout_s: float = 60.0,
-           domain_id: Optional[int] = None, progress: bool = True) -> EvaluationResult:
+           domain_id: Optional[int] = None, progress: bool = True,
+           operating_point: str = '') -> EvaluationResult:
     """
     Play a bag's camera topic into detector_node and measure metrics, latency and drops.
 
     :param bag: rosbag2 directory or ``.mcap``/``.db3`` file.
-    :param image_topic: raw ``sensor_msgs/Image`` camera topic in the bag.
+    :param image_topic: ``sensor_msgs/Image`` or ``CompressedImage`` camera topic in the bag.
     :param label_topic: anomaly label topic (mono8 0/1/255) for the metrics; None measures
         latency and drops only.
     :param rate: publish at this many Hz; None keeps the recorded header-stamp spacing.
@@ -72,10 +78,12 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
         to finish after the last frame.
     :param domain_id: ROS domain of the node and this process (default: from the process id).
     :param progress: show a progress bar.
+    :param operating_point: the bundle's operating point the node's mask uses (empty: its
+        default).
     :return: the result; :attr:`EvaluationResult.replay` holds the replay figures.
     :raises BagError: for a missing bag or topic.
     :raises DatasetError: for a label topic that does not pair with the images.
-    :raises BundleError: for a broken bundle.
+    :raises BundleError: for a broken bundle or an operating point it does not record.
     :raises SessionError: when the node does not start or answer.
     :raises ValueError: for a bad rate or an ``out`` that is not a report directory.
     """
@@ -84,10 +92,13 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
     if out is not None:
         check_output_dir(out)
     loaded = load_bundle(bundle)
+    point = loaded.spec.operating_point(operating_point)
     topics = list_topics(bag)
-    if topics.get(image_topic) != 'sensor_msgs/msg/Image':
-        raise BagError(f'bag {bag} has no raw sensor_msgs/msg/Image topic {image_topic!r}; it '
-                       f'has: ' + ', '.join(f'{t} ({m})' for t, m in sorted(topics.items())))
+    if topics.get(image_topic) not in (IMAGE, COMPRESSED_IMAGE):
+        raise BagError(f'bag {bag} has no sensor_msgs/msg/Image or CompressedImage topic '
+                       f'{image_topic!r}; it has: '
+                       + ', '.join(f'{t} ({m})' for t, m in sorted(topics.items())))
+    compressed = topics[image_topic] == COMPRESSED_IMAGE
     dataset = None
     if label_topic is not None:
         dataset = open_bag(bag, image_topic, label_topic, semantic_topic, tolerance_ns)
@@ -103,20 +114,29 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
 
     try:
         parameters = {'bundle': loaded.path, 'backend': backend, 'device': device,
-                      'precision': precision, 'output.resolution': 'input'}
-        with DetectorSession(parameters, outputs, spool_output, domain_id, timeout_s) as session:
-            session.warm_up(_first_frame(bag, image_topic), warmup)
-            play_seconds = _play(session, bag, image_topic, rate, progress)
+                      'precision': precision, 'output.resolution': 'input',
+                      **({'anomaly.operating_point': point.name} if operating_point else {})}
+        with DetectorSession(parameters, outputs, spool_output, domain_id, timeout_s,
+                             compressed=compressed) as session:
+            session.warm_up(_first_frame(bag, image_topic, compressed), warmup)
+            load_before = load_average()
+            play_seconds = _play(session, bag, image_topic, rate, progress, compressed)
             session.drain()
-        result = _evaluate(session, dataset, loaded, binned, track, examples, spool)
+            load = {'before': load_before, 'after': load_average(), 'cores': os.cpu_count()}
+        title = (f'Replay evaluation: {loaded.spec.name} through detector_node on '
+                 f'{dataset_title("bag", bag)}')
+        result = _evaluate(session, dataset, loaded, binned, track, examples, spool, point,
+                           title)
         result.replay = _figures(session, play_seconds, semantic=semantic_topic is not None)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
     result.info.update({
         'bundle': loaded.spec.name, 'variant': loaded.spec.variant,
         'bundle_path': str(loaded.path), 'backend': backend, 'device': device,
-        'precision': precision, 'threshold': loaded.spec.threshold, 'bag': str(bag),
-        'image_topic': image_topic, 'label_topic': label_topic or '—',
+        'precision': precision, 'threshold': point.threshold,
+        'operating_point': point.describe(), 'bag': str(bag),
+        'image_topic': f'{image_topic} ({"compressed" if compressed else "raw"})',
+        'label_topic': label_topic or '—', 'load_average': load,
         'rate': f'{rate} Hz' if rate else 'recorded',
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')})
     if out is not None:
@@ -124,42 +144,58 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
     return result
 
 
-def _first_frame(bag, image_topic: str):
+def _messages(bag, image_topic: str, compressed: bool):
+    """
+    Yield ``(bag stamp, message to publish)`` for each camera frame of the bag.
+
+    Raw images are decoded to rgb8 as the node would and sent as rgb8 Images; compressed ones
+    are sent as they are.
+    """
+    if not compressed:
+        for frame in read_images(bag, image_topic, 'rgb8'):
+            yield frame.stamp_ns, numpy_to_image(frame.image, 'rgb8',
+                                                 Header(frame_id=frame.frame_id))
+        return
+    for _, msg in read_messages(bag, image_topic):
+        yield (stamp_to_ns(msg.header.stamp),
+               compressed_message(msg.format, msg.data, Header(frame_id=msg.header.frame_id)))
+
+
+def _first_frame(bag, image_topic: str, compressed: bool = False):
     """Return the bag's first camera image as a message (for the warm-up)."""
-    frames = read_images(bag, image_topic, 'rgb8')
+    frames = _messages(bag, image_topic, compressed)
     first = next(frames, None)
     frames.close()
     if first is None:
         raise BagError(f'bag {bag} has no messages on {image_topic!r}')
-    return numpy_to_image(first.image, 'rgb8', Header(frame_id=first.frame_id))
+    return first[1]
 
 
 def _play(session: DetectorSession, bag, image_topic: str, rate: Optional[float],
-          progress: bool) -> float:
+          progress: bool, compressed: bool = False) -> float:
     """Publish every camera image of the bag on schedule; return the seconds it took."""
     start = first_stamp = None
-    frames = read_images(bag, image_topic, 'rgb8')
-    for index, frame in enumerate(tqdm(frames, desc='replay', unit='frame',
-                                       disable=not progress)):
+    frames = _messages(bag, image_topic, compressed)
+    for index, (stamp_ns, msg) in enumerate(tqdm(frames, desc='replay', unit='frame',
+                                                 disable=not progress)):
         if start is None:
-            start, first_stamp = time.monotonic(), frame.stamp_ns
-        offset = index / rate if rate else (frame.stamp_ns - first_stamp) / 1e9
-        msg = numpy_to_image(frame.image, 'rgb8', Header(frame_id=frame.frame_id))
+            start, first_stamp = time.monotonic(), stamp_ns
+        offset = index / rate if rate else (stamp_ns - first_stamp) / 1e9
         delay = start + offset - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        session.publish(msg, frame.stamp_ns)
+        session.publish(msg, stamp_ns)
     return time.monotonic() - start if start is not None else 0.0
 
 
 def _evaluate(session: DetectorSession, dataset, bundle, binned: bool, track: str,
-              examples: int, spool: Path) -> EvaluationResult:
+              examples: int, spool: Path, point, title: str) -> EvaluationResult:
     answered = session.answered()
     # Example positions assume every answered frame is labelled (fewer examples otherwise).
     with Evaluator((BUNDLE,), binned, track=track, num_classes=bundle.spec.num_classes,
-                   threshold=bundle.spec.threshold,
+                   threshold=point.threshold,
                    examples=example_positions(len(answered), examples),
-                   spool_dir=spool) as evaluator:
+                   spool_dir=spool, operating_point=point) as evaluator:
         for sent, bag_stamp in answered.items():
             arrival = session.arrivals[sent]['anomaly/score']
             evaluator.add_timings({'end_to_end': (arrival - sent) / 1e6})
@@ -173,8 +209,7 @@ def _evaluate(session: DetectorSession, dataset, bundle, binned: bool, track: st
             train_ids = np.load(ids_path) if ids_path.is_file() else None
             evaluator.add(sample.name, sample.image, sample.anomaly, score,
                           train_ids=train_ids, semantic=sample.semantic)
-        result = evaluator.finish(
-            f'Replay evaluation: {bundle.spec.name} through detector_node', {})
+        result = evaluator.finish(title, {})
     return result
 
 

@@ -7,11 +7,13 @@ Score calibration of a bundle on a validation anomaly set: ensemble weights, ran
 
 SynBoost: grid search of the four ensemble weights on a simplex (step 0.25 by default, the
 official 0.75/0.25/0/0 is on it) maximising the pixel AP. Then, for both variants, the raw score
-range maps to [0, 1] with robust percentiles (``score_lo``/``score_hi``), and the threshold is
-the calibrated score at 95 % TPR. A bundle whose segmentation is an ONNX model runs on ONNX
-Runtime and, with the SML scorer, first gets its class statistics
+range maps to [0, 1] with robust percentiles (``score_lo``/``score_hi``), and the operating
+points (95 % TPR, best F1, FPR 1 % and 5 %, each with its measured TPR and FPR;
+:mod:`pixel_anomaly_ros.evaluation.operating_points`) are found on the calibrated scores; the
+bundle's threshold is the default one's. A bundle whose segmentation is an ONNX model runs on
+ONNX Runtime and, with the SML scorer, first gets its class statistics
 (:mod:`pixel_anomaly_ros.training.sml_statistics`). The result is written into ``bundle.yaml``
-atomically.
+atomically. Any dataset kind of ``evaluate`` can serve (``dataset``, ``options``).
 """
 
 import itertools
@@ -22,6 +24,8 @@ import numpy as np
 from pixel_anomaly_ros.bundle import ENSEMBLE_TERMS, load_bundle, write_bundle
 from pixel_anomaly_ros.evaluation.datasets import open_dataset
 from pixel_anomaly_ros.evaluation.metrics import ExactPixelMetrics
+from pixel_anomaly_ros.evaluation.operating_points import (default_operating_point,
+                                                           operating_points)
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.resizing import resize_nearest
 from pixel_anomaly_ros.training.sml_statistics import prepare_external_scoring
@@ -57,12 +61,13 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
               max_images: Optional[int] = None,
               percentiles: Sequence[float] = DEFAULT_PERCENTILES,
               grid_step: float = 0.25, progress: bool = True,
-              command: str = '') -> Dict[str, object]:
+              command: str = '', dataset: str = 'folder',
+              options: Optional[Dict[str, object]] = None) -> Dict[str, object]:
     """
     Calibrate a bundle and write the result into its ``bundle.yaml``.
 
     :param bundle_path: the bundle to calibrate.
-    :param data: an anomaly folder (``images/``, ``labels/``: 0 inlier, 1 anomaly, 255 void)
+    :param data: the dataset root: for ``folder`` an anomaly folder (``images/``, ``labels/``)
         or a ``synth`` output (its ``anomaly`` folder is used).
     :param out: output bundle (default: replace ``bundle_path``; exported ONNX/engine files in
         the directory are not kept, so calibrate before exporting).
@@ -71,22 +76,25 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     :param grid_step: SynBoost ensemble grid step.
     :param progress: show a progress bar.
     :param command: command line recorded in the provenance.
-    :return: ``{'ensemble', 'score_lo', 'score_hi', 'threshold', 'ap', 'fpr95', 'images'}``
-        (and ``sml`` when SML statistics were measured).
+    :param dataset: dataset kind (a key of ``evaluation.datasets.DATASETS``).
+    :param options: keyword options of the dataset's opener.
+    :return: ``{'ensemble', 'score_lo', 'score_hi', 'threshold', 'operating_point',
+        'operating_points', 'ap', 'fpr95', 'images'}`` (and ``sml`` when SML statistics were
+        measured).
     :raises ValueError: if the set has no anomalous or no inlier pixel.
     """
     bundle = load_bundle(bundle_path)
     spec = bundle.spec
     root = Path(data)
-    if (root / 'anomaly' / 'images').is_dir():
+    if dataset == 'folder' and (root / 'anomaly' / 'images').is_dir():
         root = root / 'anomaly'
-    dataset = open_dataset('folder', root)
-    count = len(dataset) if max_images is None else min(max_images, len(dataset))
-    scoring = prepare_external_scoring(bundle, dataset, count, progress)
+    samples = open_dataset(dataset, root, **dict(options or {}))
+    count = len(samples) if max_images is None else min(max_images, len(samples))
+    scoring = prepare_external_scoring(bundle, samples, count, progress)
     pipeline = create_pipeline(scoring.bundle, scoring.backend)
     terms, raws, labels = [], [], []
-    for index in tqdm(range(count), desc='calibrate', disable=not progress):
-        sample = dataset[index]
+    for sample in tqdm(itertools.islice(samples, count), total=count, desc='calibrate',
+                       disable=not progress):
         maps = pipeline(sample.image, return_maps=True).maps
         shape = maps['raw_score'].shape
         label = resize_nearest(sample.anomaly, shape)
@@ -116,16 +124,22 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
         hi = lo + 1e-6
     calibrated = np.clip((raw - lo) / (hi - lo), 0.0, 1.0)
     metrics = _metrics(calibrated, label)
-    threshold = metrics.tpr95_threshold
-    threshold = 0.5 if not np.isfinite(threshold) else float(np.clip(threshold, 0.0, 1.0))
+    points = operating_points(calibrated, label, metrics)
+    default = default_operating_point(points)
+    threshold = points[default]['threshold']
     spec.ensemble, spec.score_lo, spec.score_hi, spec.threshold = ensemble, lo, hi, threshold
+    spec.operating_points, spec.default_operating_point = points, default
     result = {'ensemble': ensemble, 'score_lo': lo, 'score_hi': hi, 'threshold': threshold,
+              'operating_point': default, 'operating_points': points,
               'ap': float(metrics.ap), 'fpr95': float(metrics.fpr95), 'images': count,
               **scoring.summary}
     spec.provenance = dict(spec.provenance)
-    spec.provenance['calibration'] = {'data': str(root), 'command': command,
+    spec.provenance['calibration'] = {'data': str(root), 'dataset': dataset,
+                                      'options': dict(options or {}), 'command': command,
                                       'percentiles': list(percentiles),
-                                      'grid_step': grid_step, **result}
+                                      'grid_step': grid_step,
+                                      **{k: v for k, v in result.items()
+                                         if k != 'operating_points'}}
     spec.validation = dict(spec.validation)
     spec.validation['calibration_set'] = {'data': str(root), 'images': count,
                                           'ap': result['ap'], 'fpr95': result['fpr95']}

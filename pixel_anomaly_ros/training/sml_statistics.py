@@ -17,6 +17,7 @@ and the files the re-written bundle keeps.
 """
 
 from dataclasses import dataclass, field
+import itertools
 from pathlib import Path
 import shutil
 import tempfile
@@ -117,8 +118,8 @@ def measure_sml_statistics(bundle: Bundle, dataset, count: int, progress: bool =
     size = tuple(bundle.spec.input_size)
     statistics = ClassStatistics(bundle.spec.num_classes)
     try:
-        for index in tqdm(range(count), desc='SML statistics', disable=not progress):
-            sample = dataset[index]
+        for sample in tqdm(itertools.islice(dataset, count), total=count,
+                           desc='SML statistics', disable=not progress):
             result = pipeline(sample.image, output_size=size)
             inlier = resize_nearest(sample.anomaly, size) == 0
             statistics.update(-result.maps['baseline_max_logit'], result.train_ids, inlier)

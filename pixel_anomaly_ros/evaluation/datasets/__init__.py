@@ -41,9 +41,11 @@ class DatasetKind(NamedTuple):
 #: Dataset kind -> its loader module (in this package), opener function and description.
 DATASETS: Dict[str, DatasetKind] = {
     'fs_lost_found': DatasetKind('fishyscapes', 'open_fs_lost_found',
-                                 'Fishyscapes Lost & Found val, 100 frames (option laf_root)'),
+                                 'Fishyscapes Lost & Found val, 100 frames (option laf_root; '
+                                 'or fishyscapes_lostandfound/ + laf_images/)'),
     'fs_static': DatasetKind('fishyscapes', 'open_fs_static',
-                             'Fishyscapes Static val, 30 frames (option cityscapes_root)'),
+                             'Fishyscapes Static val, 30 frames (option cityscapes_root; or '
+                             'fs_val_v<N>/ + fs_static_images_v<N>/)'),
     'road_anomaly': DatasetKind('road_anomaly', 'open_road_anomaly',
                                 'Road Anomaly (Lis et al. 2019), 60 frames'),
     'smiyc_anomaly': DatasetKind('smiyc', 'open_smiyc_anomaly',
@@ -68,7 +70,17 @@ _LAZY_NAMES: Dict[str, str] = {
     **{entry.opener: entry.module for entry in DATASETS.values()},
 }
 
-__all__ = ['DATASETS', 'DatasetKind', 'dataset_options', 'open_dataset', *sorted(_LAZY_NAMES)]
+__all__ = ['DATASETS', 'DatasetKind', 'dataset_options', 'dataset_title', 'open_dataset',
+           *sorted(_LAZY_NAMES)]
+
+#: Names of the benchmark kinds in report titles.
+TITLES = {'fs_lost_found': 'Fishyscapes Lost & Found (val)',
+          'fs_static': 'Fishyscapes Static (val)', 'road_anomaly': 'Road Anomaly',
+          'smiyc_anomaly': 'SegmentMeIfYouCan RoadAnomaly21',
+          'smiyc_obstacle': 'SegmentMeIfYouCan RoadObstacle21', 'lost_and_found': 'LostAndFound'}
+#: Folder names that say what a folder holds rather than which dataset it is.
+_GENERIC_NAMES = frozenset({'anomaly', 'images', 'labels', 'val', 'validation', 'test', 'data',
+                            'dataset', 'original'})
 
 
 def __getattr__(name: str) -> Any:
@@ -138,6 +150,29 @@ def dataset_options(kind: str, raw: Mapping[str, Any]) -> Dict[str, Any]:
                 if isinstance(value, str) else [value]
         options[key] = value
     return options
+
+
+def dataset_title(kind: str, root: str | Path) -> str:
+    """
+    Name a dataset for report titles: the benchmark, the synthetic world, or the folder.
+
+    :param kind: a key of :data:`DATASETS`.
+    :param root: the dataset root as given.
+    :return: e.g. ``'Fishyscapes Static (val)'``, ``'synthetic world, seed 1 (anomaly)'`` or
+        ``'road_anomaly'`` (with its parent for generic names: ``'world/val'``).
+    """
+    root = Path(root).resolve()
+    for folder in (root, root.parent):
+        try:
+            manifest = json.loads((folder / 'manifest.json').read_text())
+        except (OSError, ValueError):
+            continue
+        if isinstance(manifest, dict) and manifest.get('format') == 'pixel_anomaly_ros.synthetic':
+            part = '' if folder == root else f' ({root.name})'
+            return f'synthetic world, seed {manifest.get("seed")}{part}'
+    if kind in TITLES:
+        return TITLES[kind]
+    return f'{root.parent.name}/{root.name}' if root.name in _GENERIC_NAMES else root.name
 
 
 def open_dataset(kind: str, root: str | Path, **options) -> 'FileDataset | BagDataset':

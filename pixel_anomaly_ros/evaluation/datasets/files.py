@@ -11,7 +11,7 @@ ones when the frame is reached.
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Iterable, Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -81,7 +81,8 @@ class Frame:
 class FileDataset:
     """A list of frames on disk, read one at a time."""
 
-    def __init__(self, kind: str, root: Path, frames: Sequence[Frame], lut: np.ndarray):
+    def __init__(self, kind: str, root: Path, frames: Sequence[Frame], lut: np.ndarray,
+                 expected: Optional[np.ndarray] = None, labels: Optional[str] = None):
         """
         Hold a frame list.
 
@@ -89,8 +90,13 @@ class FileDataset:
         :param root: dataset root.
         :param frames: the frames, in order.
         :param lut: raw label value -> 0/1/255 (:func:`label_lut`).
+        :param expected: (65536,) bool table of the raw label values a frame may hold; a frame
+            with another value is refused (its message says how to read the labels).
+        :param labels: how the raw label values are read, for reports (e.g. ``'0/255 masks:
+            255 anomaly'``).
         """
         self.kind, self.root, self.frames, self.lut = kind, Path(root), list(frames), lut
+        self.expected, self.labels = expected, labels
 
     def __len__(self) -> int:
         """Return the number of frames."""
@@ -122,6 +128,12 @@ class FileDataset:
             image = _apply_overlay(image, frame.overlay, frame.image)
         label = read_label(frame.label)
         check_size(image, label, frame.image, frame.label)
+        if self.expected is not None and not self.expected[label].all():
+            values = np.unique(label[~self.expected[label]]).tolist()
+            raise DatasetError(f'label {frame.label} holds the values {values}, which the masks '
+                               f'were not recognised to use ({self.labels}); say which values '
+                               'mean anomaly: --option anomaly_values=V (and void_values=, '
+                               'inlier_values=)')
         anomaly = self.lut[label]
         semantic = None
         if frame.semantic is not None:
