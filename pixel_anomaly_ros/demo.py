@@ -327,7 +327,7 @@ def write_heatmap_gif(bundles: Sequence[Bundle], bag: Path, path: Path, frames: 
     :return: the path.
     """
     from PIL import Image as PILImage
-    data = open_bag(bag, IMAGE_TOPIC, LABEL_TOPIC)
+    data = open_bag(bag, IMAGE_TOPIC, LABEL_TOPIC, labels=True)
     pipelines = [create_pipeline(b) for b in bundles]
     titles = ['camera + ground truth'] + [b.path.name for b in bundles]
     pictures = []

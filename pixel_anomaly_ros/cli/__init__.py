@@ -24,6 +24,7 @@ COMMANDS = {
     'export': 'export',
     'bench': 'bench',
     'evaluate': 'evaluate',
+    'compare': 'compare',
     'dataset-to-bag': 'dataset_to_bag',
     'replay': 'replay',
     'demo': 'demo',

@@ -30,6 +30,7 @@ from matplotlib.figure import Figure
 import numpy as np
 from pixel_anomaly_ros import visualisation
 from pixel_anomaly_ros.errors import PixelAnomalyError
+from pixel_anomaly_ros.evaluation.alarms import bags_section
 from pixel_anomaly_ros.evaluation.components import ComponentMetrics
 from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
 from pixel_anomaly_ros.evaluation.semantic_metrics import SemanticMetrics
@@ -82,6 +83,8 @@ class EvaluationResult:
     :ivar examples: frames of the example grid.
     :ivar notes: remarks printed under the method table.
     :ivar replay: replay figures (frames sent, answered, dropped, node diagnostics), or None.
+    :ivar bags: per bag of a bag dataset, its frames, alarm statistics and any read failure
+        (:func:`~pixel_anomaly_ros.evaluation.alarms.bag_entries`), or None.
     """
 
     title: str
@@ -94,6 +97,7 @@ class EvaluationResult:
     examples: List[Example] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
     replay: Optional[Dict[str, object]] = None
+    bags: Optional[Dict[str, Dict[str, object]]] = None
 
     @property
     def frames(self) -> int:
@@ -124,7 +128,7 @@ class EvaluationResult:
             'components': self.components.to_dict() if self.components else None,
             'semantic': self.semantic.to_dict() if self.semantic else None,
             'latency_ms': self.latency_summary(), 'replay': self.replay,
-            'notes': self.notes, 'frame_names': self.names})
+            'notes': self.notes, 'frame_names': self.names, 'bags': self.bags})
 
 
 def jsonable(value):
@@ -242,6 +246,7 @@ def render_markdown(result: EvaluationResult, plots: Optional[List[str]] = None)
     lines += _semantic_section(result.semantic)
     lines += _latency_section(result)
     lines += _replay_section(result.replay)
+    lines += bags_section(result.bags)
     if plots:
         lines += ['## Plots', '']
         captions = {PR_PLOT: 'precision-recall curves', ROC_PLOT: 'ROC curves',
