@@ -33,7 +33,7 @@ and the bundle and bags at the same paths. A session already connected (``ray.in
 process) is used as it is.
 """
 
-from collections import Counter, defaultdict, deque
+from collections import Counter, deque
 from contextlib import contextmanager
 import datetime
 import inspect
@@ -115,7 +115,18 @@ class _Pool:
         self.pids: Dict[int, set] = {i: set() for i in range(count)}
 
     def describe(self) -> Dict[str, object]:
-        return self._get(self.actors[self.live[0]].describe.remote())
+        facts = self._get(self.actors[self.live[0]].describe.remote())
+        self.pids[self.live[0]].add(facts['pid'])
+        return facts
+
+    def restarts(self) -> int:
+        """Return how many times worker processes were replaced (asking each live worker)."""
+        for actor in self.live:
+            try:
+                self.pids[actor].add(self.ray.get(self.actors[actor].describe.remote())['pid'])
+            except self.ray.exceptions.RayError:
+                pass
+        return sum(max(0, len(pids) - 1) for pids in self.pids.values())
 
     def _get(self, ref):
         try:
@@ -161,6 +172,8 @@ class _Pool:
                 else:
                     queue.append(item)
                 continue
+            if isinstance(value, ShardResult):
+                self.pids[actor].add(value.worker.get('pid'))
             done(item, actor, value)
 
     def close(self) -> None:
@@ -192,7 +205,6 @@ class _Merge:
         self.ordered: Dict[Tuple[str, int], EvaluatorState] = {}
         self.owner: Dict[Tuple[str, int], int] = {}
         self.labelled: List[Shard] = []
-        self.pids: Dict[int, set] = defaultdict(set)
         self.components: Dict[Tuple[str, int], ComponentEvaluator] = {}
         self.on_shard = on_shard
         self.bar = tqdm(total=total, desc=f'evaluate {bundle.spec.name} on Ray', unit='frame',
@@ -200,7 +212,6 @@ class _Merge:
 
     def arrived(self, shard: Shard, actor: int, result: ShardResult) -> None:
         """Take a first-pass result: merge it, or hold it until the bag's earlier shards came."""
-        self.pids[actor].add(result.worker.get('pid'))
         self.owner[shard.key] = actor
         self._queue(result)
         if self.on_shard is not None:
@@ -367,7 +378,7 @@ def evaluate_on_ray(bundle: Union[str, Path], root: Union[str, Path],
             if threshold is not None:
                 pool.run(merge.component_shards(), 'components', (threshold,),
                          merge.components_arrived, merge.components_lost, owner=merge.owner)
-            restarts = sum(max(0, len(p) - 1) for p in merge.pids.values())
+            restarts = pool.restarts()
             result = merge.result(f'Anomaly evaluation: {loaded.spec.name} on bag '
                                   f'({Path(root).name})', threshold)
         finally:
