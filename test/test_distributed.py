@@ -27,7 +27,7 @@ EXACT = ('frames', 'pixel', 'components', 'semantic', 'notes', 'frame_names', 'b
 @pytest.fixture(scope='module')
 def cluster():
     """Start a local Ray cluster with 2 CPUs for the module."""
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
+    ray.init(address='local', num_cpus=2, include_dashboard=False, log_to_driver=False,
              logging_level='WARNING')
     yield
     ray.shutdown()

@@ -63,6 +63,9 @@ from tqdm import tqdm
 MAX_RESTARTS = 3
 #: Shards queued on one worker at a time.
 IN_FLIGHT = 2
+#: Ray's token authentication: its switch, and the token file ``ray start --head`` writes.
+AUTH_MODE = 'RAY_AUTH_MODE'
+TOKEN_FILE = Path.home() / '.ray' / 'auth_token'
 
 
 class RayError(PixelAnomalyError, RuntimeError):
@@ -80,6 +83,8 @@ def ray_session(address: Optional[str], cpus: int) -> Iterator[Dict[str, object]
     :raises RayError: when Ray is not installed or the cluster cannot be reached.
     """
     start = time.monotonic()
+    if address and AUTH_MODE not in os.environ and TOKEN_FILE.is_file():
+        os.environ[AUTH_MODE] = 'token'  # read when Ray is imported; as ray.init does locally
     try:
         import ray
     except ImportError:
@@ -91,12 +96,16 @@ def ray_session(address: Optional[str], cpus: int) -> Iterator[Dict[str, object]
               'log_to_driver': False}
     try:
         if address:
-            ray.init(address=address, **kwargs)
+            # The workers import this package as the driver has it: same code, same numbers.
+            package = str(Path(__file__).resolve().parents[1])
+            ray.init(address=address, runtime_env={'py_modules': [package],
+                                                   'excludes': ['__pycache__']}, **kwargs)
         else:
-            ray.init(num_cpus=cpus, **kwargs)
+            ray.init(address='local', num_cpus=cpus, **kwargs)  # never a stale `ray start`
     except (ConnectionError, RuntimeError, ValueError) as err:
-        raise RayError(f'cannot start or reach Ray at {address or "a local instance"}: '
-                       f'{err}') from None
+        raise RayError(f'cannot start or reach Ray at {address or "a local instance"}: {err} '
+                       "(a cluster with token authentication, the default, needs the head's "
+                       f'{TOKEN_FILE} on this machine)') from None
     try:
         yield {'address': address or 'local', 'startup_s': time.monotonic() - start}
     finally:
@@ -315,8 +324,8 @@ def evaluate_on_ray(bundle: Union[str, Path], root: Union[str, Path],
     :param bundle: bundle directory (at the same path on every machine).
     :param root: a bag or a folder of bags (at the same path on every machine).
     :param options: keyword options of the bag opener (``image_topic``, ``label_topic``, ...).
-    :param workers: number of workers; default: the cluster's CPUs (GPUs when one is
-        requested per worker) divided by ``threads``, at most one per shard.
+    :param workers: number of workers; default and most: as many as the cluster's CPUs
+        (GPUs when GPUs are requested per worker) hold, at most one per shard.
     :param address: a running Ray cluster to join; None starts a local one.
     :param baselines: also evaluate the baseline scores (torch backend only).
     :param binned: binned pixel metrics (exact ones send every valid score to the driver).
@@ -360,11 +369,13 @@ def evaluate_on_ray(bundle: Union[str, Path], root: Union[str, Path],
     local_workers = workers or max(1, (os.cpu_count() or 1) // threads)
     with ray_session(address, local_workers * threads) as session:
         import ray
-        if workers is None:
-            resources = ray.cluster_resources()
-            workers = int(resources.get('GPU', 0) // gpus if gpus else
-                          resources.get('CPU', 1) // threads) or 1
-        count = max(1, min(workers, len(shards)))
+        resources = ray.cluster_resources()
+        fit = int(resources.get('GPU', 0) // gpus if gpus else resources.get('CPU', 0) // threads)
+        if fit < 1:
+            raise RayError(f'the Ray cluster has {resources.get("GPU", 0):g} GPUs and '
+                           f'{resources.get("CPU", 0):g} CPUs: not enough for one worker with '
+                           f'{gpus:g} GPUs and {threads} CPUs')
+        count = max(1, min(workers or fit, fit, len(shards)))
         begin = time.monotonic()
         pool = _Pool(ray, count, settings, threads, gpus)
         try:
