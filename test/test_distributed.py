@@ -38,7 +38,8 @@ def setup(tmp_path_factory, cluster):
     """Give a bundle, the fleet and its serial binned result (metrics.json content)."""
     import torch
     root = tmp_path_factory.mktemp('distributed')
-    bundle = make_random_bundle('light_tiny', root / 'bundle', input_size=(64, 128))
+    # seed 2: a finite pixel best-F1 threshold, so the component pass has real components
+    bundle = make_random_bundle('light_tiny', root / 'bundle', seed=2, input_size=(64, 128))
     fleet = write_fleet(root / 'bags')
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as each worker: the same arithmetic, bit for bit
@@ -59,6 +60,8 @@ def test_serial_reference_is_not_trivial(setup):
     pixel = serial['pixel']['bundle']
     assert pixel['positives'] > 0 and pixel['negatives'] > 0 and 0 < pixel['ap'] < 1
     assert serial['components']['gt_components'] > 0 and serial['semantic']['pixels'] > 0
+    assert 0 < serial['components']['score_threshold'] < 1
+    assert serial['components']['mean_f1'] > 0 and serial['components']['pred_components'] > 0
     assert {k: b['frames'] for k, b in serial['bags'].items()} == FRAMES
 
 

@@ -18,7 +18,10 @@ each as it arrives, with a progress bar over frames:
 
 The result therefore equals the serial ``evaluate`` of the same bags with the same ``binned``
 setting: pixel AP / AUROC / FPR95 and counts, component and semantic metrics, frame names and
-per-bag frames and alarm statistics.
+per-bag frames and alarm statistics, as long as the network computes the same numbers: same
+backend, device and precision, and for torch on the CPU the same number of threads (its kernels
+split sums by thread, so 1 and 2 threads differ in the last bits of a few scores, which moves
+the AP by about 1e-9). Workers use ``threads`` (default 1).
 
 Faults. A bag that cannot be read is reported by name (``bags`` of the result, ``metrics.json``
 and the report) and the others count; when it fails part-way, the frames read before the
