@@ -84,7 +84,7 @@ def test_ray_equals_serial_binned_and_reports_bad_bags(setup, tmp_path, capsys):
     assert 'wrote' in capsys.readouterr().out
 
 
-def test_killed_worker_is_retried_and_the_result_stays_exact(setup):
+def test_killed_worker_is_retried_and_the_result_stays_exact(setup, tmp_path):
     from pixel_anomaly_ros.evaluation.distributed import evaluate_on_ray
     bundle, fleet, serial = setup
     killed = []
@@ -95,7 +95,8 @@ def test_killed_worker_is_retried_and_the_result_stays_exact(setup):
             os.kill(result.worker['pid'], signal.SIGKILL)
 
     result = evaluate_on_ray(bundle.path, fleet, {'semantic_topic': SEMANTIC}, workers=2,
-                             shard_frames=2, progress=False, on_shard=kill_first_worker)
+                             shard_frames=2, progress=False, on_shard=kill_first_worker,
+                             spool_dir=tmp_path)  # the killed worker leaves its spool here
     assert killed and result.info['ray']['worker_restarts'] >= 1
     with pytest.raises(ProcessLookupError):
         os.kill(killed[0], 0)
@@ -107,3 +108,12 @@ def test_ray_refuses_other_datasets_and_limit(setup, capsys):
     assert cli.main(['evaluate', '--bundle', str(bundle.path), '--dataset', 'bag', '--root',
                      str(fleet), '--ray', '--limit', '3']) == 2
     assert '--ray evaluates bags' in capsys.readouterr().err
+
+
+def test_a_worker_that_cannot_start_gives_one_line(setup, capsys):
+    bundle, fleet, _ = setup
+    assert cli.main(['evaluate', '--bundle', str(bundle.path), '--dataset', 'bag', '--root',
+                     str(fleet), '--ray', '--workers', '1', '--backend', 'onnxruntime',
+                     '--no-progress']) == 2
+    err = capsys.readouterr().err
+    assert err.count('\n') == 1 and 'segmentation.onnx: missing' in err

@@ -26,6 +26,7 @@ import socket
 from typing import Dict, List, Optional, Tuple
 
 from pixel_anomaly_ros.bundle import load_bundle
+from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.evaluation.alarms import AlarmStatistics, AlarmTable
 from pixel_anomaly_ros.evaluation.components import ComponentEvaluator
 from pixel_anomaly_ros.evaluation.datasets.bag import find_bags, open_bag_member
@@ -166,22 +167,37 @@ class ShardWorker:
         """
         Load the bundle and build its pipeline.
 
+        A broken bundle or an unusable backend is kept and raised by every call (so a remote
+        caller gets the error itself, not a worker that failed to start).
+
         :param settings: how shards are evaluated.
-        :raises BundleError: for a broken bundle.
-        :raises BackendError: for an unusable backend.
         """
         if settings.threads:
             import torch
             torch.set_num_threads(settings.threads)
         self.settings = settings
-        self.bundle = load_bundle(settings.bundle)
-        self.pipeline = create_pipeline(self.bundle, settings.backend, settings.device,
-                                        settings.precision, baselines=settings.baselines)
         self.methods = (BUNDLE,) + (BASELINES if settings.baselines else ())
         self._evaluators: Dict[Tuple[str, int], Evaluator] = {}
+        self.pipeline, self.error = None, None
+        try:
+            self.bundle = load_bundle(settings.bundle)
+            self.pipeline = create_pipeline(self.bundle, settings.backend, settings.device,
+                                            settings.precision, baselines=settings.baselines)
+        except (PixelAnomalyError, ValueError) as err:
+            self.error = err
+
+    def _check(self) -> None:
+        if self.error is not None:
+            raise self.error
 
     def describe(self) -> Dict[str, object]:
-        """Return the worker's host, process id, executor and mask threshold."""
+        """
+        Return the worker's host, process id, executor and mask threshold.
+
+        :raises BundleError: for a broken bundle.
+        :raises BackendError: for an unusable backend.
+        """
+        self._check()
         return {'host': socket.gethostname(), 'pid': os.getpid(),
                 'executor': self.pipeline.executor.describe(),
                 'threshold': self.pipeline.threshold}
@@ -200,6 +216,7 @@ class ShardWorker:
         :param shard: the shard.
         :return: its mergeable states; ``error`` names a bag that could not be read.
         """
+        self._check()
         self.release(shard)
         evaluator = self._evaluator()
         self._evaluators[shard.key] = evaluator
@@ -247,4 +264,5 @@ class ShardWorker:
         for evaluator in self._evaluators.values():
             evaluator.close()
         self._evaluators.clear()
-        self.pipeline.executor.close()
+        if self.pipeline is not None:
+            self.pipeline.executor.close()
