@@ -88,7 +88,8 @@ def add_ray_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument('--shard-frames', type=count_type(1), default=500, metavar='N',
                    help='most frames of a shard (default 500)')
     g.add_argument('--threads-per-worker', type=count_type(1), default=1, metavar='N',
-                   help='torch threads (and CPUs reserved) per worker (default 1)')
+                   help='torch threads (and CPUs reserved) per worker (default 1); the '
+                        'metrics equal a serial run with as many torch threads')
     g.add_argument('--gpus-per-worker', type=float, metavar='G',
                    help='GPUs reserved per worker (default 1 with --device cuda or the '
                         'tensorrt backend, else 0)')

@@ -27,7 +27,8 @@ Faults. A bag that cannot be read is reported by name (``bags`` of the result, `
 and the report) and the others count; when it fails part-way, the frames read before the
 failure count, as in the serial run, and later shards of that bag are dropped. A worker
 process that dies is restarted by Ray and its calls retried (:data:`MAX_RESTARTS` times); a
-shard whose worker keeps dying is reported like an unreadable bag.
+worker that keeps dying is replaced, and a shard that has killed two workers so is reported
+like an unreadable bag.
 
 Cluster: without ``address`` a local Ray instance with one CPU per worker thread is started
 (and stopped at the end); with it the driver joins that cluster (``ray start --head`` on one
@@ -119,12 +120,24 @@ class _Pool:
     """Ray actors running :class:`ShardWorker`; calls go out and come back as they end."""
 
     def __init__(self, ray, count: int, settings: ShardSettings, cpus: int, gpus: float):
-        self.ray = ray
-        remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=MAX_RESTARTS,
-                            max_task_retries=MAX_RESTARTS)(ShardWorker)
-        self.actors = [remote.remote(settings) for _ in range(count)]
+        self.ray, self.settings = ray, settings
+        self.remote = ray.remote(num_cpus=cpus, num_gpus=gpus, max_restarts=MAX_RESTARTS,
+                                 max_task_retries=MAX_RESTARTS)(ShardWorker)
+        self.actors = [self.remote.remote(settings) for _ in range(count)]
         self.live = list(range(count))
+        self.replacements = count * MAX_RESTARTS
         self.pids: Dict[int, set] = {i: set() for i in range(count)}
+
+    def _lost(self, actor: int, handle) -> None:
+        """Replace a worker that is dead for good (its restarts used up), while allowed."""
+        if actor not in self.live or self.actors[actor] is not handle:
+            return  # already replaced (another of its calls failed first)
+        if self.replacements > 0:
+            self.replacements -= 1
+            self.ray.kill(self.actors[actor])
+            self.actors[actor] = self.remote.remote(self.settings)
+        else:
+            self.live.remove(actor)
 
     def describe(self) -> Dict[str, object]:
         facts = self._get(self.actors[self.live[0]].describe.remote())
@@ -153,8 +166,9 @@ class _Pool:
         Call ``method(item, *args)`` for every item; ``done(item, actor, value)`` as each ends.
 
         With ``owner``, each item goes to its owner (while alive), all at once; otherwise
-        :data:`IN_FLIGHT` per actor from a shared queue. An item whose worker died more than
-        :data:`MAX_RESTARTS` times goes to ``failed(item, reason)``.
+        :data:`IN_FLIGHT` per actor from a shared queue. A worker whose process died more than
+        :data:`MAX_RESTARTS` times is replaced and its items sent again; an item that outlived
+        two workers this way goes to ``failed(item, reason)`` (it is what kills them).
         """
         queue, pending, load, deaths = deque(items), {}, Counter(), Counter()
         while queue or pending:
@@ -168,19 +182,19 @@ class _Pool:
                     queue.append(item)
                     continue
                 call = getattr(self.actors[actor], method).remote(item, *args)
-                pending[call] = (actor, item)
+                pending[call] = (actor, item, self.actors[actor])
                 load[actor] += 1
             [ref], _ = self.ray.wait(list(pending), num_returns=1)
-            actor, item = pending.pop(ref)
+            actor, item, handle = pending.pop(ref)
             load[actor] -= 1
             try:
                 value = self._get(ref)
             except self.ray.exceptions.RayActorError as err:
                 deaths[item.key] += 1
-                if actor in self.live:
-                    self.live.remove(actor)
-                if deaths[item.key] > MAX_RESTARTS:
-                    failed(item, f'its worker died {deaths[item.key]} times: {err}')
+                self._lost(actor, handle)
+                if deaths[item.key] >= 2:
+                    failed(item, f'its worker died {MAX_RESTARTS + 1} times, twice: '
+                                 f'{str(err).splitlines()[0]}')
                 else:
                     queue.append(item)
                 continue
