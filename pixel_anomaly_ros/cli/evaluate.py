@@ -136,5 +136,12 @@ def print_summary(result, out) -> None:
     """
     from pixel_anomaly_ros.evaluation.report import render_markdown
     text = render_markdown(result)
-    print(text[:text.find('\n## Run')].rstrip())
+    end = text.find('\n## Bags') if result.bags else -1  # thousands of rows: report.md only
+    print(text[:end if end >= 0 else text.find('\n## Run')].rstrip())
+    if result.bags:
+        failed = [name for name, bag in result.bags.items() if bag['status'] != 'ok']
+        print(f'\n{len(result.bags)} bags, {sum(b["frames"] for b in result.bags.values())} '
+              f'frames evaluated; {len(failed)} could not be read'
+              + (f': {", ".join(failed[:5])}' + (' ...' if len(failed) > 5 else '')
+                 if failed else '') + ' (per-bag table and alarm statistics in report.md)')
     print(f'wrote {out}/report.md' if out else 'no --out given: nothing written')
