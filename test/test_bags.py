@@ -192,7 +192,11 @@ def test_missing_bag_and_topic(tmp_path):
         list(read_images(tmp_path / 'bag', '/cam'))
     assert "'/cam'" in str(err.value) and '/camera (sensor_msgs/msg/Image)' in str(err.value)
     with pytest.raises(DatasetError, match='/anomaly'):
-        open_dataset('bag', tmp_path / 'bag', image_topic='/camera', label_topic='/anomaly')
+        open_dataset('bag', tmp_path / 'bag', image_topic='/camera', label_topic='/anomaly',
+                     labels=True)
+    # without labels=True a bag lacking the label topic is unlabelled (alarm statistics only)
+    assert open_dataset('bag', tmp_path / 'bag', image_topic='/camera',
+                        label_topic='/anomaly').labelled is False
 
 
 def small_dataset(n=4, semantic=True):

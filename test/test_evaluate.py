@@ -339,7 +339,7 @@ def test_cli_help(capsys):
     (['--dataset', 'folder', '--root', 'DATA', '--option', 'labels=nope'], 'nope'),
     (['--dataset', 'folder', '--root', 'DATA', '--baselines', '--backend', 'onnxruntime'],
      'torch backend'),
-    (['--dataset', 'bag', '--root', 'DATA'], 'cannot open bag'),
+    (['--dataset', 'bag', '--root', 'DATA'], 'holds no bag'),
 ])
 def test_cli_errors_are_one_line(setup, tmp_path, capsys, args, message):
     args = [a.replace('MISSING', str(tmp_path / 'missing')).replace('DATA', str(setup['data']))

@@ -25,6 +25,7 @@ COMMANDS = {
     'bench': 'bench',
     'run': 'run',
     'evaluate': 'evaluate',
+    'compare': 'compare',
     'dataset-to-bag': 'dataset_to_bag',
     'replay': 'replay',
     'demo': 'demo',

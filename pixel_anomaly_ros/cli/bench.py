@@ -37,6 +37,9 @@ def add_parser(subparsers) -> None:
                       help='--node: default Fast DDS transports instead of config/fastdds_shm.xml')
     mode.add_argument('--output-resolution', default='input', choices=['input', 'network'],
                       help='--node: size of the published outputs (default input)')
+    mode.add_argument('--fleet', action='store_true',
+                      help='measure evaluate over 6 bags serial vs --ray --workers 2 (frames/s, '
+                           'Ray start-up; --runs each)')
     mode.add_argument('--metrics', action='store_true',
                       help='measure the binned anomaly metrics instead (100 images of '
                            '1024x2048, one core) and the peak memory of the exact mode')
@@ -73,6 +76,10 @@ def run(args: argparse.Namespace) -> int:
     if args.metrics:
         from pixel_anomaly_ros.bench.metrics import benchmark_metrics, write_metrics_benchmark
         _report(write_metrics_benchmark(benchmark_metrics(), args.out))
+        return 0
+    if args.fleet:
+        from pixel_anomaly_ros.bench.fleet import benchmark_fleet, write_fleet_benchmark
+        _report(write_fleet_benchmark(benchmark_fleet(runs=args.runs), args.out))
         return 0
     if not (args.bundle or args.preset):
         raise ValueError('give --bundle DIR or --preset NAME (or --metrics)')

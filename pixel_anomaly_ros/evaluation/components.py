@@ -236,4 +236,5 @@ class ComponentEvaluator:
 
 
 def _mean(values: np.ndarray) -> float:
-    return float(values.mean()) if values.size else math.nan
+    # Sorted first, so that the mean does not depend on the order evaluators were merged in.
+    return float(np.sort(values).mean()) if values.size else math.nan

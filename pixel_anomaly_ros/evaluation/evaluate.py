@@ -25,6 +25,12 @@ temporary directory on disk (5 bytes per label pixel; next to the report directo
 ``spool_dir``) and read back one frame at a time once the pixel metrics are computed, so RAM
 holds one frame. The spool is deleted at the end, also on failure. Baselines get pixel metrics
 only.
+
+Bags. Frames of an unlabelled bag (no label topic) get latency and alarm statistics only
+(:mod:`~pixel_anomaly_ros.evaluation.alarms`); every bag, labelled or not, is listed in the
+result's ``bags`` with its frames evaluated, alarm statistics and, for a bag of a folder that
+could not be read, the reason. Many bags on many machines: :mod:`.distributed` evaluates shards
+with this :class:`Evaluator` and merges their :meth:`Evaluator.state`.
 """
 
 from dataclasses import replace
@@ -40,10 +46,13 @@ import cv2
 import numpy as np
 from pixel_anomaly_ros.bench.record import load_average
 from pixel_anomaly_ros.bundle import Bundle, load_bundle, OperatingPoint
+from pixel_anomaly_ros.evaluation.alarms import AlarmTable, bag_entries, DEFAULT_ALARM_AREA
 from pixel_anomaly_ros.evaluation.components import ComponentEvaluator, TRACK_SIZES
 from pixel_anomaly_ros.evaluation.datasets import dataset_title, open_dataset
+from pixel_anomaly_ros.evaluation.datasets.bag import describe_bags
 from pixel_anomaly_ros.evaluation.datasets.files import FileDataset
 from pixel_anomaly_ros.evaluation.datasets.samples import Sample
+from pixel_anomaly_ros.evaluation.evaluator_state import EvaluatorState
 from pixel_anomaly_ros.evaluation.metrics import (BinnedPixelMetrics, DEFAULT_BINS,
                                                   ExactPixelMetrics, PixelCurve, PixelMetrics)
 from pixel_anomaly_ros.evaluation.operating_points import mask_operating_point
@@ -150,6 +159,8 @@ class Evaluator:
         self._saturated = np.zeros(3, np.int64)  # valid pixels, score <= 0, score >= 1
         self._flagged = np.zeros(4, np.int64)  # anomalous, flagged; inlier, flagged
         self.operating_point = operating_point or OperatingPoint('threshold', self.threshold)
+        self._pixel_metrics: Optional[Dict[str, PixelMetrics]] = None
+        self._spooled = 0
         self.names: List[str] = []
         if spool_dir is not None:
             Path(spool_dir).mkdir(parents=True, exist_ok=True)
@@ -186,6 +197,7 @@ class Evaluator:
                              'differ in size')
         position = len(self.names)
         self.names.append(name)
+        self._pixel_metrics = None
         self._pixel[BUNDLE].update(score, label)
         for method in self.methods[1:]:
             if baselines is None or method not in baselines:
@@ -201,8 +213,9 @@ class Evaluator:
         self._flagged += (np.count_nonzero(label == 1),
                           np.count_nonzero(flagged & (label == 1)),
                           np.count_nonzero(label == 0), np.count_nonzero(flagged & (label == 0)))
-        np.save(self._spool / f'{position:08d}_score.npy', score)
-        np.save(self._spool / f'{position:08d}_label.npy', label)
+        np.save(self._spool / f'{self._spooled:08d}_score.npy', score)
+        np.save(self._spool / f'{self._spooled:08d}_label.npy', label)
+        self._spooled += 1
         if train_ids is not None and semantic is not None:
             if self._semantic is None:
                 self._semantic = SemanticConfusion(self.num_classes)
@@ -234,24 +247,57 @@ class Evaluator:
                        score=resize_linear(score, size),
                        mask=resize_nearest(mask, size))
 
-    def finish(self, title: str, info: Dict[str, object]) -> EvaluationResult:
+    def state(self) -> EvaluatorState:
+        """Return the mergeable accumulators (not copies; the spool stays here)."""
+        return EvaluatorState(dict(self._pixel), self._semantic, self._saturated,
+                              list(self.names), self._latency, list(self._examples),
+                              self._flagged)
+
+    def merge(self, state: EvaluatorState) -> None:
+        """
+        Add the accumulators of another evaluator with the same settings (not its spool).
+
+        :param state: :meth:`state` of the other evaluator; methods it lacks are skipped.
+        """
+        for method, acc in state.pixel.items():
+            self._pixel[method].merge(acc)
+        if state.semantic is not None:
+            if self._semantic is None:
+                self._semantic = SemanticConfusion(self.num_classes)
+            self._semantic.merge(state.semantic)
+        self._saturated += state.saturated
+        self._flagged += state.flagged
+        self.names += state.names
+        for stage, values in state.latency.items():
+            self._latency.setdefault(stage, []).extend(values)
+        self._examples += state.examples
+        self._pixel_metrics = None
+
+    def pixel_metrics(self) -> Dict[str, PixelMetrics]:
+        """Return the pixel metrics of every method (empty without frames); computed once."""
+        if self._pixel_metrics is None:
+            self._pixel_metrics = {}
+            for method, acc in self._pixel.items() if self.names else ():
+                metrics = acc.compute()
+                if self.binned and method not in _UNIT_RANGE:
+                    metrics = _unsquash_metrics(metrics)
+                self._pixel_metrics[method] = metrics
+        return self._pixel_metrics
+
+    def finish(self, title: str, info: Dict[str, object],
+               components: Optional[ComponentEvaluator] = None) -> EvaluationResult:
         """
         Compute every metric over the frames added so far.
 
         :param title: report title.
         :param info: facts about the run for the report.
+        :param components: the component pass, already run elsewhere (merged shards); by
+            default it runs here over the spool at the bundle's pixel best-F1 threshold.
         :return: the result.
         """
-        pixel = {}
-        if self.names:
-            for method, acc in self._pixel.items():
-                metrics = acc.compute()
-                if self.binned and method not in _UNIT_RANGE:
-                    metrics = _unsquash_metrics(metrics)
-                pixel[method] = metrics
-        components = None
-        if pixel and not math.isnan(pixel[BUNDLE].best_f1_threshold):
-            components = self._components(pixel[BUNDLE].best_f1_threshold)
+        pixel = self.pixel_metrics()
+        if components is None and pixel and not math.isnan(pixel[BUNDLE].best_f1_threshold):
+            components = self.component_evaluator(pixel[BUNDLE].best_f1_threshold)
         notes = []
         valid, low, high = (int(v) for v in self._saturated)
         if valid and (low + high) / valid > 0.01:
@@ -260,7 +306,8 @@ class Evaluator:
                          'clips them, which ties them for every threshold.')
         return EvaluationResult(
             title=title, info=dict(info, mode=self._mode(), track=self.track),
-            names=list(self.names), pixel=pixel, components=components,
+            names=list(self.names), pixel=pixel,
+            components=components.compute() if components is not None else None,
             semantic=self._semantic.compute() if self._semantic is not None else None,
             latency_ms={s: np.asarray(v) for s, v in self._latency.items()},
             examples=list(self._examples), notes=notes, operating_point=self._mask_figures())
@@ -277,13 +324,19 @@ class Evaluator:
     def _mode(self) -> str:
         return f'binned ({self.bins} bins)' if self.binned else 'exact'
 
-    def _components(self, threshold: float):
+    def component_evaluator(self, threshold: float) -> ComponentEvaluator:
+        """
+        Run the component pass over the spooled frames (those added here, not merged ones).
+
+        :param threshold: score threshold of the predicted components.
+        :return: the evaluator, not computed yet (mergeable).
+        """
         evaluator = ComponentEvaluator.for_track(self.track, float(threshold))
-        for position in range(len(self.names)):
+        for position in range(self._spooled):
             score = np.load(self._spool / f'{position:08d}_score.npy')
             label = np.load(self._spool / f'{position:08d}_label.npy')
             evaluator.update(score, label)
-        return evaluator.compute()
+        return evaluator
 
     def close(self) -> None:
         """Delete the spool."""
@@ -307,7 +360,8 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
              spool_dir: Optional[Union[str, Path]] = None,
              progress: bool = True, operating_point: str = '',
              threshold: Optional[float] = None,
-             on_frame: Optional[Callable[[Sample, object], None]] = None) -> EvaluationResult:
+             on_frame: Optional[Callable[[Sample, object], None]] = None,
+             alarm_area: float = DEFAULT_ALARM_AREA) -> EvaluationResult:
     """
     Run a bundle over a dataset and compute (and optionally write) its report.
 
@@ -338,6 +392,7 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
     :param threshold: a mask threshold in [0, 1] instead of an operating point.
     :param on_frame: called as ``on_frame(sample, result)`` after each frame (the pipeline's
         :class:`~pixel_anomaly_ros.pipelines.AnomalyResult`, at label resolution).
+    :param alarm_area: bags: a frame alarms when its mask covers more than this fraction.
     :return: the result.
     :raises DatasetError: for a missing or malformed dataset.
     :raises BundleError: for a broken bundle or an operating point it does not record.
@@ -349,6 +404,7 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
     if out is not None:
         check_output_dir(out)
     options = dict(options or {})
+    alarms = AlarmTable(alarm_area)
     data = open_dataset(dataset, root, **options)
     bundle = bundle if isinstance(bundle, Bundle) else load_bundle(bundle)
     point = mask_operating_point(bundle, operating_point, threshold)
@@ -378,8 +434,8 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
                        threshold=pipeline.threshold, examples=example_positions(total, examples),
                        spool_dir=spool_dir, operating_point=point) as evaluator:
             before = load_average()
-            _run(pipeline, _select(data, wanted, limit), evaluator, total, progress, spec.name,
-                 on_frame)
+            run_samples(pipeline, _select(data, wanted, limit), evaluator, total, progress,
+                        spec.name, alarms if data.kind == 'bag' else None, on_frame)
             info['load_average'] = {'before': before, 'after': load_average(),
                                     'cores': os.cpu_count()}
             info['date'] = datetime.datetime.now(datetime.timezone.utc).isoformat(
@@ -388,27 +444,47 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
                                       f'{dataset_title(dataset, root)}', info)
     finally:
         pipeline.executor.close()
+    if data.kind == 'bag':
+        result.bags = bag_entries(describe_bags(data), alarms)
     if out is not None:
         write_report(result, out)
     return result
 
 
-def _run(pipeline, samples: Iterable[Sample], evaluator: Evaluator, total: Optional[int],
-         progress: bool, name: str, on_frame=None) -> None:
-    """Run the pipeline on every sample (after one untimed warm-up run) into the evaluator."""
+def run_samples(pipeline, samples: Iterable[Sample], evaluator: Evaluator,
+                total: Optional[int], progress: bool, name: str,
+                alarms: Optional[AlarmTable] = None, on_frame=None) -> None:
+    """
+    Run the pipeline on every sample (after one untimed warm-up run) into the evaluator.
+
+    :param pipeline: the pipeline of the bundle.
+    :param samples: the frames; unlabelled ones (``anomaly`` None) give latency only.
+    :param evaluator: where the labelled frames go.
+    :param total: number of frames for the progress bar, or None.
+    :param progress: show a progress bar.
+    :param name: bundle name for the progress bar.
+    :param alarms: alarm statistics per bag (``Sample.source``) of every frame, or None.
+    :param on_frame: called as ``on_frame(sample, result)`` after each frame, or None.
+    """
     baselines = evaluator.methods[1:]
     warm = False
     for sample in tqdm(samples, total=total, desc=f'evaluate {name}', unit='frame',
                        disable=not progress):
-        size = sample.anomaly.shape
+        labelled = sample.anomaly is not None
+        size = sample.anomaly.shape if labelled else sample.image.shape[:2]
         if not warm:
             pipeline(sample.image, output_size=size)
             warm = True
         result = pipeline(sample.image, output_size=size)
-        evaluator.add(sample.name, sample.image, sample.anomaly, result.score, mask=result.mask,
-                      train_ids=result.train_ids, semantic=sample.semantic,
-                      timings_ms=dict(result.timings_ms, total=result.total_ms),
-                      baselines=result.maps if baselines else None)
+        timings = dict(result.timings_ms, total=result.total_ms)
+        if labelled:
+            evaluator.add(sample.name, sample.image, sample.anomaly, result.score,
+                          mask=result.mask, train_ids=result.train_ids, semantic=sample.semantic,
+                          timings_ms=timings, baselines=result.maps if baselines else None)
+        else:
+            evaluator.add_timings(timings)
+        if alarms is not None:
+            alarms.update(sample.source, result.score, result.mask)
         if on_frame is not None:
             on_frame(sample, result)
 

@@ -31,6 +31,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 import numpy as np
 from pixel_anomaly_ros.errors import PixelAnomalyError
+from pixel_anomaly_ros.evaluation.alarms import bags_section
 from pixel_anomaly_ros.evaluation.components import ComponentMetrics
 from pixel_anomaly_ros.evaluation.example_figure import plot_examples
 from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
@@ -82,6 +83,8 @@ class EvaluationResult:
     :ivar notes: remarks printed under the method table.
     :ivar replay: replay figures (frames sent, answered, dropped, node diagnostics), or None.
     :ivar operating_point: the masks' operating point and the pixels they flagged, or None.
+    :ivar bags: per bag of a bag dataset, its frames, alarm statistics and any read failure
+        (:func:`~pixel_anomaly_ros.evaluation.alarms.bag_entries`), or None.
     """
 
     title: str
@@ -95,6 +98,7 @@ class EvaluationResult:
     notes: List[str] = field(default_factory=list)
     replay: Optional[Dict[str, object]] = None
     operating_point: Optional[Dict[str, object]] = None
+    bags: Optional[Dict[str, Dict[str, object]]] = None
 
     @property
     def frames(self) -> int:
@@ -126,7 +130,7 @@ class EvaluationResult:
             'semantic': self.semantic.to_dict() if self.semantic else None,
             'latency_ms': self.latency_summary(), 'replay': self.replay,
             'operating_point': self.operating_point, 'notes': self.notes,
-            'frame_names': self.names})
+            'frame_names': self.names, 'bags': self.bags})
 
 
 def jsonable(value):
@@ -245,6 +249,7 @@ def render_markdown(result: EvaluationResult, plots: Optional[List[str]] = None)
     lines += _semantic_section(result.semantic)
     lines += _latency_section(result)
     lines += _replay_section(result.replay)
+    lines += bags_section(result.bags)
     if plots:
         lines += ['## Plots', '']
         captions = {PR_PLOT: 'precision-recall curves', ROC_PLOT: 'ROC curves',

@@ -101,7 +101,8 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
     compressed = topics[image_topic] == COMPRESSED_IMAGE
     dataset = None
     if label_topic is not None:
-        dataset = open_bag(bag, image_topic, label_topic, semantic_topic, tolerance_ns)
+        dataset = open_bag(bag, image_topic, label_topic, semantic_topic, tolerance_ns,
+                           labels=True)
     spool_parent = Path(out).resolve().parent if out is not None else None
     spool = Path(tempfile.mkdtemp(prefix='.pixel-anomaly-replay-',
                                   dir=spool_parent if spool_parent and spool_parent.is_dir()

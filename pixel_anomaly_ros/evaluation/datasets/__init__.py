@@ -57,7 +57,8 @@ DATASETS: Dict[str, DatasetKind] = {
     'folder': DatasetKind('folder', 'open_folder',
                           'image and mask folders (images, labels, anomaly_values, ...)'),
     'bag': DatasetKind('bag', 'open_bag',
-                       'rosbag2 bag: image topic + label topic paired by header stamp'),
+                       'rosbag2 bag, or a folder of bags: image topic + label topic paired '
+                       'by header stamp (bags without labels: alarm statistics only)'),
 }
 
 #: Public names of the loader modules, importable from this package (loaded on first use).

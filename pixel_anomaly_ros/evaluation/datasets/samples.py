@@ -16,12 +16,18 @@ INLIER, ANOMALY, VOID = 0, 1, 255
 
 
 class Sample(NamedTuple):
-    """One evaluation frame: RGB image, 0/1/255 anomaly label, optional train ids, name."""
+    """
+    One evaluation frame: RGB image, 0/1/255 anomaly label, optional train ids, name.
+
+    ``anomaly`` is ``None`` for a frame of an unlabelled bag; ``source`` names the bag a frame
+    comes from (``None`` for file datasets).
+    """
 
     image: np.ndarray
-    anomaly: np.ndarray
+    anomaly: np.ndarray | None
     semantic: np.ndarray | None
     name: str
+    source: str | None = None
 
 
 class DatasetError(PixelAnomalyError, ValueError):
