@@ -27,7 +27,8 @@ import cv2
 import numpy as np
 from pixel_anomaly_ros.bench.record import write_text_atomic
 from pixel_anomaly_ros.bundle import Bundle, load_bundle
-from pixel_anomaly_ros.evaluation.evaluate import BASELINES, BUNDLE, evaluate
+from pixel_anomaly_ros.evaluation.evaluate import evaluate
+from pixel_anomaly_ros.evaluation.evaluator import BASELINES, BUNDLE
 from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
 from pixel_anomaly_ros.evaluation.report import (EvaluationResult, jsonable, method_label,
                                                  percent, plot_pr_curves)

@@ -12,7 +12,8 @@ from pixel_anomaly_ros.cli.args import dataset_options, parse_option
 from pixel_anomaly_ros.evaluation.components import ComponentEvaluator
 from pixel_anomaly_ros.evaluation.datasets.folder import open_folder
 from pixel_anomaly_ros.evaluation.datasets.samples import DatasetError
-from pixel_anomaly_ros.evaluation.evaluate import BASELINES, evaluate
+from pixel_anomaly_ros.evaluation.evaluate import evaluate
+from pixel_anomaly_ros.evaluation.evaluator import BASELINES
 from pixel_anomaly_ros.evaluation.metrics import ExactPixelMetrics
 from pixel_anomaly_ros.evaluation.report import (EvaluationResult, REPORT_FILE, ReportError,
                                                  write_report)

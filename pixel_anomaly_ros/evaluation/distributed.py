@@ -55,8 +55,8 @@ from pixel_anomaly_ros.evaluation.alarms import (AlarmStatistics, AlarmTable, ba
 from pixel_anomaly_ros.evaluation.components import ComponentEvaluator
 from pixel_anomaly_ros.evaluation.datasets import dataset_options
 from pixel_anomaly_ros.evaluation.datasets.bag import open_bag
-from pixel_anomaly_ros.evaluation.evaluate import (BASELINES, BUNDLE, Evaluator,
-                                                   example_positions)
+from pixel_anomaly_ros.evaluation.evaluator import (BASELINES, BUNDLE, Evaluator,
+                                                    example_positions)
 from pixel_anomaly_ros.evaluation.evaluator_state import EvaluatorState
 from pixel_anomaly_ros.evaluation.operating_points import mask_operating_point
 from pixel_anomaly_ros.evaluation.report import check_output_dir, EvaluationResult, write_report

@@ -31,7 +31,8 @@ from pixel_anomaly_ros.evaluation.alarms import AlarmStatistics, AlarmTable
 from pixel_anomaly_ros.evaluation.components import ComponentEvaluator
 from pixel_anomaly_ros.evaluation.datasets.bag import find_bags, open_bag_member
 from pixel_anomaly_ros.evaluation.datasets.samples import DatasetError
-from pixel_anomaly_ros.evaluation.evaluate import BASELINES, BUNDLE, Evaluator, run_samples
+from pixel_anomaly_ros.evaluation.evaluate import run_samples
+from pixel_anomaly_ros.evaluation.evaluator import BASELINES, BUNDLE, Evaluator
 from pixel_anomaly_ros.evaluation.evaluator_state import EvaluatorState
 from pixel_anomaly_ros.evaluation.operating_points import mask_operating_point
 from pixel_anomaly_ros.pipelines import create_pipeline

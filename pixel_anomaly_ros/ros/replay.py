@@ -37,7 +37,7 @@ from pixel_anomaly_ros.evaluation.bags import (BagError, COMPRESSED_IMAGE, IMAGE
                                                read_images, read_messages)
 from pixel_anomaly_ros.evaluation.datasets import dataset_title
 from pixel_anomaly_ros.evaluation.datasets.bag import open_bag
-from pixel_anomaly_ros.evaluation.evaluate import BUNDLE, Evaluator, example_positions
+from pixel_anomaly_ros.evaluation.evaluator import BUNDLE, Evaluator, example_positions
 from pixel_anomaly_ros.evaluation.report import check_output_dir, EvaluationResult, write_report
 from pixel_anomaly_ros.imaging import image_to_array, stamp_to_ns
 from pixel_anomaly_ros.ros.conversions import compressed_message, numpy_to_image
