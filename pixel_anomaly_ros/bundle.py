@@ -8,14 +8,18 @@ exchange. It is validated on load, and every error names the file and says how t
 Weights are stored as safetensors (cannot execute code), keyed ``<component>.<parameter>``.
 """
 
+import copy
 from dataclasses import asdict, dataclass, field
-import hashlib
+import difflib
+import logging
 import os
 from pathlib import Path
 import shutil
 import tempfile
 from typing import Dict, List, Optional, Tuple
 
+from pixel_anomaly_ros.atomic_files import (default_mode, remove_leftovers, replace_files,
+                                            replace_text, sha256_file, sync_directory)
 from pixel_anomaly_ros.errors import PixelAnomalyError
 import yaml
 
@@ -39,6 +43,16 @@ ENSEMBLE_TERMS = ('p_anomaly', 'entropy', 'perceptual', 'distance')
 #: SynBoost's VGG perceptual difference and dissimilarity network expect.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
+#: Keys each mapping of ``bundle.yaml`` may hold ('' = the top level); a misspelt one is named.
+YAML_KEYS = {
+    '': ('format_version', 'name', 'variant', 'description', 'networks', 'input', 'num_classes',
+         'score', 'ensemble', 'stages', 'provenance', 'validation', 'synthesis_size'),
+    'networks.*': ('builder', 'args'),
+    'input': ('size', 'channel_order', 'mean', 'std'),
+    'score': ('lo', 'hi', 'threshold'),
+    'ensemble': ENSEMBLE_TERMS,
+    'stages': ('run', 'graph_inputs'),
+}
 #: Metadata key of a quantised ``<stage>.int8.onnx`` holding its fp32 source graph's sha256.
 INT8_SOURCE_KEY = 'pixel_anomaly_ros.source_sha256'
 
@@ -185,6 +199,7 @@ class BundleSpec:
             raise BundleError(f'{where}: format_version {version!r} is not supported (this '
                               f'version reads {FORMAT_VERSION}); re-create the bundle with '
                               f'`pixel-anomaly convert`')
+        _check_keys(doc, where)
         try:
             networks = {k: NetworkSpec(builder=v['builder'], args=dict(v.get('args') or {}))
                         for k, v in doc['networks'].items()}
@@ -209,6 +224,20 @@ class BundleSpec:
                               f'models/README.md for the bundle.yaml layout') from exc
         spec.validate(where)
         return spec
+
+
+def _check_keys(doc: dict, where: str) -> None:
+    networks = doc.get('networks') if isinstance(doc.get('networks'), dict) else {}
+    sections = {'': doc, **{k: doc.get(k) for k in YAML_KEYS if k and '.' not in k},
+                **{f'networks.{k}': v for k, v in networks.items()}}
+    for section, mapping in sections.items():
+        known = YAML_KEYS['networks.*' if section.startswith('networks.') else section]
+        for key in mapping if isinstance(mapping, dict) else ():
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, 1)
+                raise BundleError(f'{where}: unknown key {section + "." if section else ""}{key}'
+                                  + (f' (did you mean {close[0]}?)' if close else '')
+                                  + f'; {section or "the top level"} holds {", ".join(known)}')
 
 
 def _check_size(where: str, key: str, size, multiple: int) -> None:
@@ -340,54 +369,124 @@ def load_bundle(path) -> Bundle:
     return Bundle(path, BundleSpec.from_yaml_dict(doc, where=str(yaml_path)))
 
 
+def check_bundle_target(out_dir, overwrite: bool = False) -> bool:
+    """
+    Check that a bundle may be written to ``out_dir``, before any long work starts.
+
+    :param out_dir: the target directory.
+    :param overwrite: an existing bundle there may be updated.
+    :return: True when ``out_dir`` is an existing directory (a bundle, or empty).
+    :raises BundleError: for a file, a directory that is not a bundle (never written into),
+        or an existing bundle without ``overwrite``.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.exists():
+        return False
+    if not out_dir.is_dir():
+        raise BundleError(f'{out_dir}: is a file, not a bundle directory; choose another --out')
+    if (out_dir / BUNDLE_FILE).is_file():
+        if not overwrite:
+            raise BundleError(f'{out_dir}: already exists; choose another --out or pass --force')
+        return True
+    entries = sorted(p.name for p in out_dir.iterdir())
+    if entries:
+        raise BundleError(f'{out_dir}: not a model bundle (no {BUNDLE_FILE}; holds '
+                          f'{", ".join(entries[:3])}{", ..." if len(entries) > 3 else ""}); '
+                          f'refusing to write into it: choose a new or empty directory')
+    return True
+
+
 def write_bundle(spec: BundleSpec, state_dicts: Dict[str, dict], out_dir,
                  overwrite: bool = False) -> Bundle:
     """
-    Write a bundle atomically: everything goes to a temporary sibling, renamed at the end.
+    Write a bundle's weights and ``bundle.yaml``; nothing half-written, nothing else touched.
 
-    :param spec: the bundle description (validated before anything is written).
+    A new bundle is built in a hidden sibling directory and renamed into place. In an existing
+    bundle (``overwrite``) the complete new weights, then ``bundle.yaml``, are renamed over the
+    old files; every other file (exported graphs, engines, notes) stays, and a crash leaves the
+    previous bundle loadable (the new weights fit the old ``bundle.yaml`` unless the networks
+    changed). Files get the permissions of any file the user creates.
+
+    :param spec: the bundle description (validated first; the caller's object is not changed).
     :param state_dicts: ``{component: state_dict}`` for every network of the variant.
-    :param out_dir: target directory; must not exist unless ``overwrite``.
-    :param overwrite: replace an existing directory.
+    :param out_dir: target directory: new, empty, or (with ``overwrite``) a bundle.
+    :param overwrite: update an existing bundle.
     :return: the written bundle.
-    :raises BundleError: if the spec is invalid or the target exists.
+    :raises BundleError: if the spec is invalid or the target may not be written.
     """
     from safetensors.torch import save_file
+    spec = copy.deepcopy(spec)
     spec.validate()
     out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise BundleError(f'{out_dir}: already exists; choose another --out or pass --force')
+    exists = check_bundle_target(out_dir, overwrite)
     if sorted(state_dicts) != sorted(spec.networks):
         raise BundleError(f'weights for {sorted(state_dicts)} do not match the networks '
                           f'{sorted(spec.networks)}')
     flat = {f'{c}.{k}': v.detach().cpu().contiguous()
             for c, sd in state_dicts.items() for k, v in sd.items()}
+
+    def save_weights(path: Path) -> None:
+        save_file(flat, str(path))
+        spec.provenance['weights_sha256'] = sha256_file(path)
+
+    writes = [(WEIGHTS_FILE, save_weights),
+              (BUNDLE_FILE, lambda path: path.write_text(_yaml_text(spec)))]
+    if exists:
+        exports = _exports_of_other_weights(out_dir)
+        remove_leftovers(out_dir, (WEIGHTS_FILE, BUNDLE_FILE))
+        replace_files([(out_dir / name, write) for name, write in writes])
+        if exports and exports[1] != spec.provenance['weights_sha256']:
+            logging.getLogger(__name__).warning(
+                '%s: new weights; kept %s, exported from the previous ones: run `pixel-anomaly '
+                'export --bundle %s` again', out_dir, ', '.join(exports[0]), out_dir)
+        return Bundle(out_dir, spec)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.', dir=out_dir.parent))
     try:
-        save_file(flat, str(tmp / WEIGHTS_FILE))
-        spec.provenance = dict(spec.provenance)
-        spec.provenance['weights_sha256'] = sha256_file(tmp / WEIGHTS_FILE)
-        (tmp / BUNDLE_FILE).write_text(
-            yaml.safe_dump(spec.to_yaml_dict(), sort_keys=False, default_flow_style=None))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        for name, write in writes:
+            write(tmp / name)
+            os.chmod(tmp / name, default_mode())
+        os.chmod(tmp, default_mode(directory=True))
+        os.rename(tmp, out_dir)
+        sync_directory(out_dir.parent)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return Bundle(out_dir, spec)
 
 
-def sha256_file(path) -> str:
+def write_bundle_spec(spec: BundleSpec, bundle_dir) -> Bundle:
     """
-    Return the hex SHA-256 of a file, read in 1 MiB chunks.
+    Replace a bundle's ``bundle.yaml`` atomically and touch nothing else.
 
-    :param path: file to hash.
-    :return: hex digest.
+    For score calibration, operating points, descriptions: any change that keeps the networks,
+    and so the weights and the exported graphs.
+
+    :param spec: the new description (validated first; the caller's object is not changed).
+    :param bundle_dir: an existing bundle.
+    :return: the updated bundle.
+    :raises BundleError: if the spec is invalid or changes the variant or the networks.
     """
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
+    current = load_bundle(bundle_dir)
+    spec = copy.deepcopy(spec)
+    spec.validate()
+    if spec.variant != current.spec.variant or spec.networks != current.spec.networks:
+        raise BundleError(f'{current.path}: the new {BUNDLE_FILE} changes the variant or the '
+                          f'networks, so the weights would not fit; write a new bundle instead')
+    if 'weights_sha256' in current.spec.provenance:
+        spec.provenance['weights_sha256'] = current.spec.provenance['weights_sha256']
+    remove_leftovers(current.path, (WEIGHTS_FILE, BUNDLE_FILE))
+    replace_text(current.path / BUNDLE_FILE, _yaml_text(spec))
+    return Bundle(current.path, spec)
+
+
+def _yaml_text(spec: BundleSpec) -> str:
+    return yaml.safe_dump(spec.to_yaml_dict(), sort_keys=False, default_flow_style=None)
+
+
+def _exports_of_other_weights(out_dir: Path) -> Optional[Tuple[List[str], str]]:
+    # Exported graphs and engines in a bundle, with the sha256 of the weights they came from.
+    derived = sorted(p.name for p in out_dir.iterdir()
+                     if p.suffix == '.onnx' or p.name == 'engines')
+    weights = out_dir / WEIGHTS_FILE
+    return (derived, sha256_file(weights)) if derived and weights.is_file() else None
