@@ -13,7 +13,7 @@ import sys
 import textwrap
 from typing import Callable, Optional, Tuple
 
-from pixel_anomaly_ros.runtime import BACKEND_CHOICES, PRECISIONS
+from pixel_anomaly_ros.runtime import BACKEND_CHOICES, PRECISION_CHOICES
 
 
 def size_type(multiple: int = 1, minimum: Tuple[int, int] = (1, 1)
@@ -85,7 +85,7 @@ def parse_option(text: str) -> Tuple[str, object]:
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser, backend: str = 'torch',
-                          precision: str = 'fp32', device: str = 'cpu',
+                          precision: str = 'auto', device: str = 'cpu',
                           what: str = 'inference') -> None:
     """
     Add ``--backend``, ``--device`` and ``--precision``, with choices from the registries.
@@ -101,9 +101,10 @@ def add_backend_arguments(parser: argparse.ArgumentParser, backend: str = 'torch
                              f'available here')
     parser.add_argument('--device', default=device,
                         help=f'{what} device: cpu or cuda[:N] (default {device})')
-    parser.add_argument('--precision', default=precision, choices=PRECISIONS,
-                        help=f'numeric precision (default {precision}): fp16 on CUDA; int8 with '
-                             f'tensorrt, or with onnxruntime on the CPU after `export --int8`')
+    parser.add_argument('--precision', default=precision, choices=PRECISION_CHOICES,
+                        help=f'numeric precision (default {precision}; auto: fp16 on CUDA, fp32 '
+                             f'on the CPU); int8 only when asked: with tensorrt, or with '
+                             f'onnxruntime on the CPU after `export --int8`')
 
 
 def wrap(text: str) -> str:
