@@ -8,7 +8,7 @@ split into resumed parts. Each step's data come from ``numpy.random.default_rng(
 and the torch RNG state is checkpointed, so ``--steps 2`` then ``--resume --steps 4`` gives
 the same weights as ``--steps 4`` in one go (with ``--schedule-steps 4`` both times).
 Checkpoints and the JSONL log live in a work directory next to the bundle (``<out>.train`` by
-default), because bundles are replaced atomically.
+default), not in it: only the weights and ``bundle.yaml`` of a bundle are written.
 """
 
 from dataclasses import dataclass, field
