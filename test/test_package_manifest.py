@@ -1,6 +1,6 @@
 # Copyright 2026 The pixel_anomaly_ros Authors
 # SPDX-License-Identifier: Apache-2.0
-"""package.xml declares every import of the package; what has no rosdep key, the README installs."""
+"""package.xml declares every import; what has no rosdep key, the README installs with pip."""
 
 import ast
 from pathlib import Path

@@ -6,4 +6,5 @@ import sys
 
 from pixel_anomaly_ros.cli import main
 
-sys.exit(main())
+if __name__ == '__main__':
+    sys.exit(main())

@@ -65,6 +65,26 @@ def count_type(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def positive_number(text: str) -> float:
+    """
+    Read a finite number greater than zero (rates, durations) for argparse.
+
+    :param text: the argument.
+    :return: the number.
+    :raises argparse.ArgumentTypeError: for anything else.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if not 0 < value < float('inf'):
+        raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
+    return value
+
+
+positive_number.__name__ = 'number > 0'
+
+
 def parse_option(text: str) -> Tuple[str, object]:
     """
     Parse a ``--option key=value`` dataset option; the value is read as JSON when it can be.
