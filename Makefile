@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PA := $(VENV)/bin/pixel-anomaly
 TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST PYTHONUNBUFFERED=1
 
-.PHONY: env test demo demo-bundles lint bench bench-onnxruntime clean-env
+.PHONY: env test demo demo-bundles lint bench bench-onnxruntime soak clean-env
 
 env: $(STAMP)
 
@@ -65,6 +65,11 @@ bench-onnxruntime: $(STAMP)
 	  for b in 'torch fp32' 'onnxruntime fp32' 'onnxruntime int8'; do \
 	    $(VENV)/bin/pixel-anomaly bench --preset $$1 --resolution $$2 --runs 10 --out benchmarks \
 	      --backend $${b% *} --precision $${b#* } || exit 1; done; done
+
+# Ten minutes of a 30 Hz 1024x512 camera into detector_node with the fast demo bundle (issue 12)
+soak: $(STAMP)
+	$(VENV)/bin/pixel-anomaly bench --node --soak 10 --bundle models/demo_pebal --backend auto \
+	  --rate 30 --resolution 1024x512 --out benchmarks
 
 clean-env:
 	rm -rf $(VENV)

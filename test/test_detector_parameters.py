@@ -235,6 +235,24 @@ def test_integer_threshold_batches_period_and_window(bundle, start_detector, cli
     assert gaps and sorted(gaps)[len(gaps) // 2] == pytest.approx(0.5, abs=0.2)
 
 
+def test_onnxruntime_on_the_cpu_with_the_default_precision(ros_env, client, watched, tmp_path):
+    from pixel_anomaly_ros.export.onnx_export import export_bundle
+    exported = make_random_bundle('pebal_tiny', tmp_path / 'pebal', input_size=(64, 128))
+    export_bundle(exported, progress=False)
+    # config/detector.yaml leaves precision at its default, auto.
+    proc = start_process(detector_command({'bundle': exported.path, 'backend': 'onnxruntime',
+                                           'diagnostics.period_s': 0.2}, CONFIG), ros_env)
+    try:
+        assert spin_until(client, lambda: any(
+            diagnostic_values(m).get('lifecycle_state') == 'active' for _, m in watched), 60,
+            proc)
+        values = diagnostic_values(watched[-1][1])
+        assert (values['backend'], values['precision']) == ('onnxruntime', 'fp32')
+    finally:
+        proc.terminate()
+        assert proc.wait(timeout=20) == 0
+
+
 def test_ensemble_weights_are_checked_while_inactive(bundle, start_detector, client):
     start_detector(bundle.path, 'autostart:=false')
     parameters = Parameters(client)

@@ -25,7 +25,8 @@ def add_parser(subparsers) -> None:
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--bundle', required=True, help='bundle directory to calibrate')
     p.add_argument('--data', required=True, help='anomaly folder or synth output')
-    p.add_argument('--out', help='write the calibrated bundle here (default: in place)')
+    p.add_argument('--out', help='write the calibrated bundle here (default: in place, where '
+                                 'only bundle.yaml is rewritten; exported graphs stay valid)')
     p.add_argument('--max-images', type=count_type(1), help='use at most this many images')
     p.add_argument('--grid-step', type=float, default=0.25, help='ensemble weight grid step')
     p.add_argument('--percentiles', type=float, nargs=2, metavar=('LO', 'HI'),

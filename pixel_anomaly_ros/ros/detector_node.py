@@ -258,9 +258,8 @@ class DetectorNode(LifecycleNode):
     def _publish_diagnostics(self) -> None:
         snapshot = self.statistics.snapshot(self.slot.dropped)
         thresholds = diagnostics.Thresholds(
-            self.get_parameter('diagnostics.latency_budget_ms').value,
-            self.get_parameter('diagnostics.min_rate_hz').value,
-            self.get_parameter('diagnostics.input_timeout_s').value)
+            *(self._applied[f'diagnostics.{name}']
+              for name in ('latency_budget_ms', 'min_rate_hz', 'input_timeout_s')))
         active = self._running
         since = time.monotonic() - self._active_since if active else 0.0
         level, message = diagnostics.assess(snapshot, self._previous_snapshot, thresholds,
