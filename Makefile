@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PA := $(VENV)/bin/pixel-anomaly
 TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST PYTHONUNBUFFERED=1
 
-.PHONY: env test demo demo-bundles lint bench bench-onnxruntime gpu-check clean-env
+.PHONY: env test demo demo-bundles lint bench bench-onnxruntime gpu-check soak clean-env
 
 env: $(STAMP)
 
@@ -74,6 +74,10 @@ bench-onnxruntime: $(STAMP)
 GPU_PYTHON := $(if $(wildcard $(PY)),$(PY),python3)
 gpu-check:
 	PYTHONPATH=$(CURDIR) PYTHONUNBUFFERED=1 $(GPU_PYTHON) -m pixel_anomaly_ros.bench.gpu_check --out benchmarks
+# Ten minutes of a 30 Hz 1024x512 camera into detector_node with the fast demo bundle (issue 12)
+soak: $(STAMP)
+	$(VENV)/bin/pixel-anomaly bench --node --soak 10 --bundle models/demo_pebal --backend auto \
+	  --rate 30 --resolution 1024x512 --out benchmarks
 
 clean-env:
 	rm -rf $(VENV)

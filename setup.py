@@ -39,7 +39,6 @@ setup(
     maintainer_email='pixel-anomaly@example.com',
     description='Real-time pixel-wise anomaly detection (SynBoost Light, PEBAL) for ROS 2.',
     license='Apache-2.0',
-    tests_require=['pytest'],
     entry_points={
         'console_scripts': [
             'pixel-anomaly = pixel_anomaly_ros.cli:main',

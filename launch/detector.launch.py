@@ -7,15 +7,18 @@ Start detector_node, and RViz if asked, with the shared-memory Fast DDS profile.
 
 Arguments override the parameters file; leave ``backend``, ``device`` or ``precision`` empty
 to keep the file's value (or the node's default). ``ros2 launch pixel_anomaly_ros
-detector.launch.py --show-args`` lists every argument with its description.
+detector.launch.py --show-args`` lists every argument with its description. ``use_rviz:=true``
+without RViz installed warns and starts the detector alone.
 """
 
 import os
+import shutil
 
-from ament_index_python.packages import get_package_share_directory, PackageNotFoundError
+from ament_index_python.packages import (get_package_prefix, get_package_share_directory,
+                                         PackageNotFoundError)
 from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
-from launch.conditions import IfCondition
+import launch.logging
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
@@ -39,6 +42,16 @@ def _share_dir() -> str:
         return get_package_share_directory(PACKAGE)
     except (PackageNotFoundError, OSError):
         return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _rviz_installed() -> bool:
+    # launch_ros starts rviz2 from the ament index (<prefix>/lib/rviz2/rviz2); without an index
+    # entry, an rviz2 on the PATH will do.
+    try:
+        prefix = get_package_prefix('rviz2')
+    except (PackageNotFoundError, ValueError, KeyError, OSError):
+        return shutil.which('rviz2') is not None
+    return os.access(os.path.join(prefix, 'lib', 'rviz2', 'rviz2'), os.X_OK)
 
 
 def _as_bool(name: str, text: str) -> bool:
@@ -109,8 +122,14 @@ def _launch_setup(context, *args, **kwargs) -> list:
         remappings=rviz_remappings,
         ros_arguments=log_level,
         output='screen',
-        additional_env=env,
-        condition=IfCondition(LaunchConfiguration('use_rviz')))
+        additional_env=env)
+    if not _as_bool('use_rviz', arg('use_rviz')):
+        return [detector]
+    if not _rviz_installed():  # decided before anything starts, so nothing is left orphaned
+        launch.logging.get_logger('launch').warning(
+            'use_rviz:=true but rviz2 is not installed (e.g. apt install ros-$ROS_DISTRO-rviz2);'
+            ' starting the detector without RViz')
+        return [detector]
     return [detector, rviz]
 
 
@@ -137,9 +156,9 @@ def generate_launch_description() -> LaunchDescription:
                         '(node default auto).'),
         DeclareLaunchArgument(
             'precision', default_value='',
-            description='fp32, fp16 (CUDA) or int8 (tensorrt; onnxruntime on the CPU after '
-                        'export --int8); empty keeps the parameters file value (node default '
-                        'fp16, fp32 where fp16 cannot run).'),
+            description='auto (fp16 on a GPU, fp32 on the CPU), fp32, fp16 (CUDA) or int8 '
+                        '(tensorrt; onnxruntime on the CPU after export --int8; only when '
+                        'asked); empty keeps the parameters file value (node default auto).'),
         DeclareLaunchArgument(
             'namespace', default_value='',
             description='Namespace of the detector (and RViz); outputs become '
@@ -163,7 +182,8 @@ def generate_launch_description() -> LaunchDescription:
                         'segments; same-host peers only). Start the camera driver with it too.'),
         DeclareLaunchArgument(
             'use_rviz', default_value='false',
-            description='true: also start rviz2 with rviz_config.'),
+            description='true: also start rviz2 with rviz_config (when rviz2 is not installed: '
+                        'a warning, and the detector alone).'),
         DeclareLaunchArgument(
             'rviz_config', default_value=os.path.join(share, 'config', 'detector.rviz'),
             description='RViz2 config file: camera, heatmap, mask, overlay and semantic colour '

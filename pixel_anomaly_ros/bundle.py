@@ -6,16 +6,15 @@ The model bundle: ``bundle.yaml`` + ``weights.safetensors`` (+ ONNX graphs and e
 A bundle is the one artifact that ``convert``, ``train``, ``export``, the pipelines and the node
 exchange. It is validated on load, and every error names the file and says how to fix it.
 Weights are stored as safetensors (cannot execute code), keyed ``<component>.<parameter>``.
+Writing one: :mod:`pixel_anomaly_ros.bundle_writer`.
 """
 
 from dataclasses import asdict, dataclass, field
-import hashlib
-import os
+import difflib
 from pathlib import Path
-import shutil
-import tempfile
 from typing import Dict, List, NamedTuple, Optional, Tuple
 
+from pixel_anomaly_ros.atomic_files import sha256_file
 from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.external_segmentation import (EXTERNAL_STAGE, ExternalModelError,
                                                      ExternalSegmentation)
@@ -54,6 +53,17 @@ OPERATING_POINTS = {
 #: Name shown for a threshold that is no recorded operating point.
 CUSTOM_THRESHOLD = 'threshold'
 #: Metadata key of a quantised graph holding its fp32 source graph's sha256.
+#: Keys each mapping of ``bundle.yaml`` may hold ('' = the top level); a misspelt one is named.
+YAML_KEYS = {
+    '': ('format_version', 'name', 'variant', 'description', 'networks', 'input', 'num_classes',
+         'score', 'ensemble', 'stages', 'provenance', 'validation', 'synthesis_size',
+         'segmentation_onnx', 'uint8_round_trips'),
+    'networks.*': ('builder', 'args'),
+    'input': ('size', 'channel_order', 'mean', 'std'),
+    'score': ('lo', 'hi', 'threshold', 'operating_points', 'default_operating_point'),
+    'ensemble': ENSEMBLE_TERMS,
+    'stages': ('run', 'graph_inputs'),
+}
 INT8_SOURCE_KEY = 'pixel_anomaly_ros.source_sha256'
 #: File suffix of each graph kind: the exported fp32 graph and its two quantised copies
 #: (``export --int8``): uint8 activations for ONNX Runtime on the CPU, symmetric int8
@@ -294,6 +304,7 @@ class BundleSpec:
             raise BundleError(f'{where}: format_version {version!r} is not supported (this '
                               f'version reads {FORMAT_VERSION}); re-create the bundle with '
                               f'`pixel-anomaly convert`')
+        _check_keys(doc, where)
         try:
             networks = {k: NetworkSpec(builder=v['builder'], args=dict(v.get('args') or {}))
                         for k, v in doc['networks'].items()}
@@ -329,6 +340,20 @@ class BundleSpec:
 
 def _rate(value) -> Optional[float]:
     return None if value is None else float(value)
+
+
+def _check_keys(doc: dict, where: str) -> None:
+    networks = doc.get('networks') if isinstance(doc.get('networks'), dict) else {}
+    sections = {'': doc, **{k: doc.get(k) for k in YAML_KEYS if k and '.' not in k},
+                **{f'networks.{k}': v for k, v in networks.items()}}
+    for section, mapping in sections.items():
+        known = YAML_KEYS['networks.*' if section.startswith('networks.') else section]
+        for key in mapping if isinstance(mapping, dict) else ():
+            if key not in known:
+                close = difflib.get_close_matches(str(key), known, 1)
+                raise BundleError(f'{where}: unknown key {section + "." if section else ""}{key}'
+                                  + (f' (did you mean {close[0]}?)' if close else '')
+                                  + f'; {section or "the top level"} holds {", ".join(known)}')
 
 
 def _check_size(where: str, key: str, size, multiple: int) -> None:
@@ -468,64 +493,3 @@ def load_bundle(path) -> Bundle:
     except yaml.YAMLError as exc:
         raise BundleError(f'{yaml_path}: invalid YAML ({exc})') from exc
     return Bundle(path, BundleSpec.from_yaml_dict(doc, where=str(yaml_path)))
-
-
-def write_bundle(spec: BundleSpec, state_dicts: Dict[str, dict], out_dir,
-                 overwrite: bool = False, files: Optional[Dict[str, Path]] = None) -> Bundle:
-    """
-    Write a bundle atomically: everything goes to a temporary sibling, renamed at the end.
-
-    :param spec: the bundle description (validated before anything is written).
-    :param state_dicts: ``{component: state_dict}`` for every network of the variant.
-    :param out_dir: target directory; must not exist unless ``overwrite``.
-    :param overwrite: replace an existing directory.
-    :param files: further files of the bundle, ``{name in the bundle: source path}`` (e.g. a
-        user's ONNX model); copied before the old directory is replaced, so a source may lie
-        inside it.
-    :return: the written bundle.
-    :raises BundleError: if the spec is invalid or the target exists.
-    """
-    spec.validate()
-    out_dir = Path(out_dir)
-    if out_dir.exists() and not overwrite:
-        raise BundleError(f'{out_dir}: already exists; choose another --out or pass --force')
-    if sorted(state_dicts) != sorted(spec.networks):
-        raise BundleError(f'weights for {sorted(state_dicts)} do not match the networks '
-                          f'{sorted(spec.networks)}')
-    flat = {f'{c}.{k}': v.detach().cpu().contiguous()
-            for c, sd in state_dicts.items() for k, v in sd.items()}
-    if flat:
-        from safetensors.torch import save_file
-    else:  # no network weights (the segmentation is an ONNX model): no torch needed
-        from safetensors.numpy import save_file
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f'.{out_dir.name}.', dir=out_dir.parent))
-    try:
-        save_file(flat, str(tmp / WEIGHTS_FILE))
-        for name, source in (files or {}).items():
-            shutil.copyfile(source, tmp / name)
-        spec.provenance = dict(spec.provenance)
-        spec.provenance['weights_sha256'] = sha256_file(tmp / WEIGHTS_FILE)
-        (tmp / BUNDLE_FILE).write_text(
-            yaml.safe_dump(spec.to_yaml_dict(), sort_keys=False, default_flow_style=None))
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return Bundle(out_dir, spec)
-
-
-def sha256_file(path) -> str:
-    """
-    Return the hex SHA-256 of a file, read in 1 MiB chunks.
-
-    :param path: file to hash.
-    :return: hex digest.
-    """
-    digest = hashlib.sha256()
-    with open(path, 'rb') as f:
-        for chunk in iter(lambda: f.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()

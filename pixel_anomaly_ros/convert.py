@@ -13,7 +13,8 @@ from pathlib import Path
 import sys
 from typing import Dict, Optional, Tuple
 
-from pixel_anomaly_ros.bundle import Bundle, sha256_file, write_bundle
+from pixel_anomaly_ros.bundle import Bundle, sha256_file
+from pixel_anomaly_ros.bundle_writer import write_bundle
 from pixel_anomaly_ros.checkpoints import has_prefix, load_strict, read_state_dict, select_prefix
 from pixel_anomaly_ros.networks import create_network
 from pixel_anomaly_ros.networks.spade import fold_spectral_norm

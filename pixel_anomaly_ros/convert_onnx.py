@@ -20,8 +20,8 @@ import tempfile
 from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
-from pixel_anomaly_ros.bundle import (Bundle, BundleError, BundleSpec, sha256_file,
-                                      write_bundle)
+from pixel_anomaly_ros.bundle import Bundle, BundleError, BundleSpec, sha256_file
+from pixel_anomaly_ros.bundle_writer import write_bundle
 from pixel_anomaly_ros.export.external_graph import write_external_graph
 from pixel_anomaly_ros.external_segmentation import (CLASS_SETS, ExternalModelError,
                                                      ExternalSegmentation, NETWORK_FILE,

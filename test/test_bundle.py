@@ -3,7 +3,8 @@
 """Model bundle: round trip, validation errors that name the file, atomic writes."""
 
 from conftest import make_random_bundle
-from pixel_anomaly_ros.bundle import BundleError, load_bundle, write_bundle
+from pixel_anomaly_ros.bundle import BundleError, load_bundle
+from pixel_anomaly_ros.bundle_writer import write_bundle
 from pixel_anomaly_ros.presets import list_presets, preset_spec
 import pytest
 import torch
@@ -39,6 +40,12 @@ def test_every_preset_is_valid():
     (lambda d: d['score'].update(threshold=1.5), 'threshold'),
     (lambda d: d.pop('networks'), 'missing or malformed'),
     (lambda d: d.update(format_version=99), 'format_version'),
+    (lambda d: d.update(scroe=d.pop('score')), r'unknown key scroe \(did you mean score\?\)'),
+    (lambda d: d['score'].update(treshold=d['score'].pop('threshold')),
+     r'unknown key score.treshold \(did you mean threshold\?\); score holds lo, hi, threshold'),
+    (lambda d: d['networks']['segmentation'].update(arg={}),
+     'unknown key networks.segmentation.arg'),
+    (lambda d: d['ensemble'].update(p_anomali=1.0), 'unknown key ensemble.p_anomali'),
 ])
 def test_invalid_yaml_is_refused_with_the_file_name(tmp_path, change, message):
     bundle = make_random_bundle('pebal_tiny', tmp_path / 'b')

@@ -104,8 +104,12 @@ def test_launch_file_starts_detector_and_rviz(launch_tree):
     assert "('image', image)" in remappings and "'image/compressed'" in remappings
     rviz = nodes['rviz2']
     assert _constant(rviz['package']) == 'rviz2'
-    assert 'IfCondition' in ast.unparse(rviz['condition'])
-    assert "'use_rviz'" in ast.unparse(rviz['condition'])
+    setup = next(f for f in ast.walk(launch_tree)
+                 if isinstance(f, ast.FunctionDef) and f.name == '_launch_setup')
+    source = ast.unparse(setup)
+    # RViz only when asked for and installed; the check runs before any node starts.
+    assert "_as_bool('use_rviz'" in source and '_rviz_installed()' in source
+    assert 'return [detector]' in source and 'return [detector, rviz]' in source
     assert "'fastdds_shm.xml'" in LAUNCH_FILE.read_text()
     assert "'FASTDDS_DEFAULT_PROFILES_FILE'" in LAUNCH_FILE.read_text()
 
@@ -134,8 +138,40 @@ def test_launch_description():
     assert len(setup) == 1
     nodes = setup[0].execute(context)
     assert [(n.node_package, n.node_executable) for n in nodes] == [
-        ('pixel_anomaly_ros', 'detector_node'), ('rviz2', 'rviz2')]
-    assert nodes[1].condition is not None
+        ('pixel_anomaly_ros', 'detector_node')]
+    context.launch_configurations.update(use_rviz='true')
+    nodes = setup[0].execute(context)
+    expected = [('pixel_anomaly_ros', 'detector_node')]
+    if module._rviz_installed():
+        expected.append(('rviz2', 'rviz2'))
+    assert [(n.node_package, n.node_executable) for n in nodes] == expected
+
+
+def _launch_function(name):
+    """Compile one function of the launch file with the imports it uses (no launch needed)."""
+    tree = ast.parse(LAUNCH_FILE.read_text())
+    function = next(f for f in tree.body if isinstance(f, ast.FunctionDef) and f.name == name)
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))
+               and not ast.unparse(n).split()[1].startswith('launch')]
+    namespace = {}
+    exec(compile(ast.Module(body=imports + [function], type_ignores=[]), str(LAUNCH_FILE),
+                 'exec'), namespace)
+    return namespace[name]
+
+
+def test_rviz_check_without_rviz_installed(tmp_path, monkeypatch):
+    rviz_installed = _launch_function('_rviz_installed')
+    monkeypatch.setenv('AMENT_PREFIX_PATH', str(tmp_path))
+    monkeypatch.setenv('PATH', str(tmp_path))
+    assert rviz_installed() is False
+    # An rviz2 in an ament prefix (as colcon or apt install it) is found.
+    (tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages').mkdir(parents=True)
+    (tmp_path / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'rviz2').touch()
+    executable = tmp_path / 'lib' / 'rviz2' / 'rviz2'
+    executable.parent.mkdir(parents=True)
+    executable.write_text('#!/bin/sh\n')
+    executable.chmod(0o755)
+    assert rviz_installed() is True
 
 
 def _rviz_displays():

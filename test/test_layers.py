@@ -21,10 +21,10 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 #: Floors from the bottom up; a module may import from its own floor or below. Modules on one
 #: floor may use each other as long as no cycle forms.
 FLOORS = (
-    ('errors', 'networks'),
+    ('errors', 'networks', 'atomic_files'),
     ('scoring',),
-    ('bundle', 'external_segmentation', 'presets', 'checkpoints', 'imaging', 'resizing',
-     'visualisation'),
+    ('bundle', 'bundle_writer', 'external_segmentation', 'presets', 'checkpoints', 'imaging',
+     'resizing', 'visualisation'),
     ('stages',),
     ('runtime',),
     ('pipelines',),

@@ -23,7 +23,8 @@ def test_pure_layers_do_not_import_rclpy(tmp_path):
         for module in {PURE_MODULES!r}:
             importlib.import_module(module)
         from pixel_anomaly_ros.pipelines import create_pipeline
-        from pixel_anomaly_ros.bundle import write_bundle, load_bundle
+        from pixel_anomaly_ros.bundle import load_bundle
+        from pixel_anomaly_ros.bundle_writer import write_bundle
         from pixel_anomaly_ros.stages.graphs import build_networks
         from pixel_anomaly_ros.presets import preset_spec
         import numpy as np

@@ -40,6 +40,9 @@ def test_auto_prefers_onnxruntime_once_graphs_exist(light, caplog):
         assert executor.backend == 'onnxruntime'
         assert 'ONNX Runtime on the CPU' in executor.describe()['chosen_because']
         assert 'backend auto: onnxruntime on cpu fp32' in caplog.text
+        # precision auto: fp32 on the CPU for every backend, int8 only when asked for.
+        for backend in ('auto', 'onnxruntime', 'torch'):
+            assert create_executor(light, backend, 'cpu', 'auto').precision == 'fp32', backend
         torch_result = create_pipeline(light)(_image(), return_maps=True)
         auto_result = create_pipeline(light, 'auto')(_image(), return_maps=True)
         assert_raw_close(auto_result.maps['raw_score'], torch_result.maps['raw_score'],

@@ -15,7 +15,8 @@ from typing import Callable, Iterable, List, Sequence, Tuple
 
 import cv2
 import numpy as np
-from pixel_anomaly_ros.bundle import Bundle, BundleSpec, write_bundle
+from pixel_anomaly_ros.bundle import Bundle, BundleSpec
+from pixel_anomaly_ros.bundle_writer import write_bundle
 from pixel_anomaly_ros.pipelines import PIPELINES
 from pixel_anomaly_ros.presets import preset_spec
 from pixel_anomaly_ros.runtime.torch_executor import TorchExecutor

@@ -5,7 +5,9 @@ The ``pixel-anomaly`` command: one console script, one module per subcommand.
 
 Each module in :data:`COMMANDS` has ``add_parser(subparsers)`` (argparse only, no heavy
 imports, so ``--help`` answers at once) and ``run(args)``, which imports what the command needs
-and calls the library. A mistake the user can fix prints one line and exits with status 2.
+and calls the library. A mistake the user can fix (a wrong argument, a missing file, a library
+error derived from :class:`~pixel_anomaly_ros.errors.PixelAnomalyError`) prints one line and
+exits with status 2, never a traceback.
 """
 
 import argparse
@@ -34,9 +36,21 @@ COMMANDS = {
 EPILOG = 'Run "pixel-anomaly <command> --help" for the options of a command.'
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line that points to ``--help``, not the usage."""
+
+    def error(self, message: str) -> None:
+        """
+        Print ``<prog>: error: <message>`` on one line and exit with status 2.
+
+        :param message: argparse's message.
+        """
+        self.exit(2, f'{self.prog}: error: {message} (see {self.prog} --help)\n')
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``pixel-anomaly``."""
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog='pixel-anomaly',
         description='Pixel-wise anomaly detection for driving cameras (SynBoost Light, PEBAL): '
                     'model bundles, benchmarks and tools.',
@@ -57,7 +71,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (PixelAnomalyError, ValueError) as exc:
+    except (PixelAnomalyError, ValueError, OSError) as exc:
         print(f'pixel-anomaly {args.command}: error: {exc}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -13,7 +13,7 @@ import sys
 import textwrap
 from typing import Callable, Optional, Tuple
 
-from pixel_anomaly_ros.runtime import BACKEND_CHOICES, PRECISIONS
+from pixel_anomaly_ros.runtime import BACKEND_CHOICES, PRECISION_CHOICES
 
 
 def size_type(multiple: int = 1, minimum: Tuple[int, int] = (1, 1)
@@ -65,6 +65,26 @@ def count_type(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def positive_number(text: str) -> float:
+    """
+    Read a finite number greater than zero (rates, durations) for argparse.
+
+    :param text: the argument.
+    :return: the number.
+    :raises argparse.ArgumentTypeError: for anything else.
+    """
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    if not 0 < value < float('inf'):
+        raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
+    return value
+
+
+positive_number.__name__ = 'number > 0'
+
+
 def parse_option(text: str) -> Tuple[str, object]:
     """
     Parse a ``--option key=value`` dataset option; the value is read as JSON when it can be.
@@ -85,7 +105,7 @@ def parse_option(text: str) -> Tuple[str, object]:
 
 
 def add_backend_arguments(parser: argparse.ArgumentParser, backend: str = 'torch',
-                          precision: str = 'fp32', device: str = 'cpu',
+                          precision: str = 'auto', device: str = 'cpu',
                           what: str = 'inference') -> None:
     """
     Add ``--backend``, ``--device`` and ``--precision``, with choices from the registries.
@@ -101,9 +121,10 @@ def add_backend_arguments(parser: argparse.ArgumentParser, backend: str = 'torch
                              f'available here')
     parser.add_argument('--device', default=device,
                         help=f'{what} device: cpu or cuda[:N] (default {device})')
-    parser.add_argument('--precision', default=precision, choices=PRECISIONS,
-                        help=f'numeric precision (default {precision}): fp16 on CUDA; int8 with '
-                             f'tensorrt, or with onnxruntime on the CPU after `export --int8`')
+    parser.add_argument('--precision', default=precision, choices=PRECISION_CHOICES,
+                        help=f'numeric precision (default {precision}; auto: fp16 on CUDA, fp32 '
+                             f'on the CPU); int8 only when asked: with tensorrt, or with '
+                             f'onnxruntime on the CPU after `export --int8`')
 
 
 def add_operating_point_argument(parser: argparse.ArgumentParser) -> None:

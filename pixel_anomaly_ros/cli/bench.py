@@ -4,7 +4,8 @@
 
 import argparse
 
-from pixel_anomaly_ros.cli.args import add_backend_arguments, count_type, network_size
+from pixel_anomaly_ros.cli.args import (add_backend_arguments, count_type, network_size,
+                                        positive_number)
 
 PRESETS_HELP = 'light, light_tiny, pebal, pebal_tiny, pebal_icnet, pebal_icnet_tiny'
 
@@ -23,6 +24,7 @@ def add_parser(subparsers) -> None:
         epilog='Examples:\n  pixel-anomaly bench --bundle models/demo_light\n'
                '  pixel-anomaly bench --preset light --resolution 2048x1024 --runs 10\n'
                '  pixel-anomaly bench --node --preset light_tiny --resolution 2048x1024\n'
+               '  pixel-anomaly bench --node --soak 10 --bundle models/demo_pebal --backend auto\n'
                '  pixel-anomaly bench --metrics\n'
                'A --preset uses random weights: right for timing, meaningless scores.',
         formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -31,8 +33,13 @@ def add_parser(subparsers) -> None:
                       help='measure detector_node instead: overhead per frame (decode, '
                            'post-process, encode and publish of all outputs) and end-to-end '
                            'latency across processes; --resolution is the camera size')
-    mode.add_argument('--rate', type=float, default=10.0, help='--node: camera rate (Hz)')
-    mode.add_argument('--seconds', type=float, default=15.0, help='--node: measuring time')
+    mode.add_argument('--soak', type=positive_number, metavar='MINUTES',
+                      help='--node for MINUTES: per-minute RSS floor and growth, end-to-end '
+                           'latency p50/p95 and drops (default camera 1024x512 at 30 Hz)')
+    mode.add_argument('--rate', type=positive_number,
+                      help='--node: camera rate in Hz (default 10; --soak 30)')
+    mode.add_argument('--seconds', type=positive_number, default=15.0,
+                      help='--node: measuring time')
     mode.add_argument('--no-shm', action='store_true',
                       help='--node: default Fast DDS transports instead of config/fastdds_shm.xml')
     mode.add_argument('--output-resolution', default='input', choices=['input', 'network'],
@@ -94,14 +101,20 @@ def run(args: argparse.Namespace) -> int:
         if args.bundle:
             bundle, weights = load_bundle(args.bundle), ''
         else:
-            network = None if args.node else args.resolution  # --node: camera size only
+            network = None if args.node or args.soak else args.resolution  # camera size
             bundle = prepare_random_bundle(args.preset, f'{tmp}/{preset_spec(args.preset).name}',
                                            args.backend, args.precision, network)
             weights = 'random (architecture preset)'
-        if args.node:
+        if args.soak:
+            from pixel_anomaly_ros.ros.node_soak import soak_node
+            _report(soak_node(bundle, args.out, args.soak, args.rate or 30.0,
+                              args.resolution or (512, 1024), shm=not args.no_shm,
+                              backend=args.backend, device=args.device,
+                              precision=args.precision))
+        elif args.node:
             from pixel_anomaly_ros.ros.node_benchmark import bench_node
             sizes = [args.resolution] if args.resolution else [(512, 1024), (1024, 2048)]
-            _report(bench_node(bundle, args.out, sizes, args.rate, args.seconds,
+            _report(bench_node(bundle, args.out, sizes, args.rate or 10.0, args.seconds,
                                shm=not args.no_shm, output_resolution=args.output_resolution,
                                backend=args.backend, device=args.device,
                                precision=args.precision))

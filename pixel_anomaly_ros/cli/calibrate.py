@@ -35,7 +35,8 @@ def add_parser(subparsers) -> None:
     p.add_argument('--data', help='anomaly folder or synth output (same as --dataset folder '
                                   '--root DATA)')
     add_dataset_arguments(p, 'dataset root (instead of --data)', required=False)
-    p.add_argument('--out', help='write the calibrated bundle here (default: in place)')
+    p.add_argument('--out', help='write the calibrated bundle here (default: in place, where '
+                                 'only bundle.yaml is rewritten; exported graphs stay valid)')
     p.add_argument('--max-images', type=count_type(1), help='use at most this many images')
     p.add_argument('--grid-step', type=float, default=0.25, help='ensemble weight grid step')
     p.add_argument('--percentiles', type=float, nargs=2, metavar=('LO', 'HI'),

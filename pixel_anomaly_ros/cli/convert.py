@@ -72,7 +72,9 @@ def add_parser(subparsers) -> None:
     p.add_argument('--trust-pickle', action='store_true',
                    help='allow full unpickling of files the safe loader refuses (runs code '
                         'from the file: only for files from a source you trust)')
-    p.add_argument('--force', action='store_true', help='replace an existing bundle')
+    p.add_argument('--force', action='store_true',
+                   help='update an existing bundle: its weights and bundle.yaml are replaced, '
+                        'its other files kept (a directory that is not a bundle is refused)')
     p.add_argument('--uint8-round-trips', action=argparse.BooleanOptionalAction, default=True,
                    help='synboost_light: truncate the re-synthesis, entropy, distance and '
                         'perceptual difference to 8 bits before the dissimilarity network, as '

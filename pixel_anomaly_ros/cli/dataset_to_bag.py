@@ -29,7 +29,9 @@ def add_parser(subparsers) -> None:
                '--storage sqlite3' + dataset_kinds(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
     add_dataset_arguments(p)
-    p.add_argument('--out', required=True, metavar='BAG', help='bag directory to create')
+    p.add_argument('--out', required=True, metavar='BAG',
+                   help='bag to create: NAME.mcap (NAME.db3) is one MCAP (sqlite3) file, '
+                        'another name a rosbag2 directory')
     p.add_argument('--rate', type=float, default=10.0, metavar='HZ',
                    help='frame rate of the stamps (default 10)')
     p.add_argument('--storage', choices=['mcap', 'sqlite3'], default='mcap',

@@ -35,7 +35,9 @@ def add_parser(subparsers) -> None:
     train = subparsers.add_parser(
         'train', help='train networks of a bundle on a Cityscapes-layout root',
         description='Train one component of a bundle. --out is created from --init, an '
-                    'existing --out or the --preset, and replaced atomically at the end.',
+                    'existing --out or the --preset; at the end its weights and bundle.yaml '
+                    'are replaced atomically and its other files kept. An --out that is not a '
+                    'bundle is refused.',
         epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     kinds = train.add_subparsers(dest='trainer', metavar='TRAINER', required=True)
     for name, text in TRAINERS.items():

@@ -328,21 +328,22 @@ class BagWriter:
     Write image messages into a new rosbag2 bag, atomically.
 
     Use it as a context manager: the bag is written into a hidden temporary directory next to
-    ``path`` and moved to ``path`` on a clean exit; on an exception the temporary directory is
-    removed and nothing is left behind. Each topic's type (Image or CompressedImage) is fixed by
-    its first message.
+    ``path``, moved to ``path`` on a clean exit and removed on an exception. Each topic's type
+    (Image or CompressedImage) is fixed by its first message.
     """
 
     def __init__(self, path: str | os.PathLike, storage: str | None = None):
         """
         Prepare a writer; nothing is created before :meth:`start`.
 
-        :param path: bag directory to create; it must not exist.
+        :param path: bag to create; it must not exist. ``x.mcap`` (``x.db3``) becomes that one
+            file (rosbags, ``ros2 bag`` and Foxglove read it), other names a rosbag2 directory.
         :param storage: ``'mcap'`` or ``'sqlite3'``; ``None`` chooses from the path
             (:func:`storage_for`).
         """
         self.path = Path(path)
         self.storage = storage_for(self.path, storage)
+        self._single = self.path.suffix == {'mcap': '.mcap', 'sqlite3': '.db3'}[self.storage]
         self._tmp: Path | None = None
         self._writer: Writer | None = None
         self._connections: dict = {}
@@ -359,8 +360,8 @@ class BagWriter:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f'.{self.path.name}.', suffix='.partial',
                                           dir=self.path.parent))
-        self._writer = Writer(self._tmp / self.path.name, version=9,
-                              storage_plugin=STORAGES[self.storage])
+        self._writer = Writer(self._tmp / ('bag' if self._single else self.path.name),
+                              version=9, storage_plugin=STORAGES[self.storage])
         self._writer.open()
         return self
 
@@ -395,15 +396,16 @@ class BagWriter:
         """
         Finish the bag and move it into place.
 
-        :return: the bag directory.
+        :return: the bag (directory or file).
         """
         try:
             self._writer.close()
-            os.rename(self._tmp / self.path.name, self.path)
+            os.rename(self._tmp / 'bag' / f'bag{self.path.suffix}' if self._single
+                      else self._tmp / self.path.name, self.path)
         except BaseException:
             self.abort()
             raise
-        self._tmp.rmdir()
+        shutil.rmtree(self._tmp)
         self._writer = self._tmp = None
         return self.path
 
@@ -466,7 +468,7 @@ def dataset_to_bag(dataset, out_path: str | os.PathLike, image_topic: str = '/ca
 
     :param dataset: iterable of samples with ``image`` (H, W, 3) uint8 RGB, ``anomaly``
         (H, W) uint8 and ``semantic`` (H, W) uint8 or None; ``len()`` sizes the progress bar.
-    :param out_path: bag directory to create; it must not exist.
+    :param out_path: bag to create, a file or a directory (see :class:`BagWriter`).
     :param image_topic: camera topic.
     :param label_topic: anomaly label topic.
     :param rate_hz: frame rate of the stamps.
@@ -477,7 +479,7 @@ def dataset_to_bag(dataset, out_path: str | os.PathLike, image_topic: str = '/ca
     :param frame_id: header frame id of every message.
     :param start_ns: stamp of the first frame (non-zero: the detector rejects zero stamps).
     :param progress: show a tqdm progress bar.
-    :return: the bag directory.
+    :return: the bag.
     :raises ValueError: for a non-positive rate or an unknown compression.
     """
     if rate_hz <= 0:
@@ -488,9 +490,9 @@ def dataset_to_bag(dataset, out_path: str | os.PathLike, image_topic: str = '/ca
     period_ns = 1e9 / rate_hz
     out_path = Path(out_path)
     total = len(dataset) if hasattr(dataset, '__len__') else None
-    samples = tqdm(dataset, total=total, desc=f'bag {out_path.name}', unit='frame',
-                   disable=not progress)
-    with BagWriter(out_path, storage) as writer:
+    with BagWriter(out_path, storage) as writer:  # refuses an existing path before the bar
+        samples = tqdm(dataset, total=total, desc=f'bag {out_path.name}', unit='frame',
+                       disable=not progress)
         for index, sample in enumerate(samples):
             stamp = start_ns + round(index * period_ns)
             writer.write(image_topic, sample.image, stamp, 'rgb8', frame_id, compression)

@@ -9,7 +9,9 @@ input; the client publishes on ``image``, restamping every frame with the curren
 outputs can be matched to inputs by their header stamp, records when each output topic arrived,
 and keeps the node's ``/diagnostics`` counters. With ``compressed`` the frames are
 CompressedImage messages on ``image/compressed`` (the node's ``input.compressed``). After the
-last frame :meth:`drain` waits until the node accounts for every frame sent.
+last frame :meth:`drain` waits until the node accounts for every frame sent. With
+``rss_period_s`` a thread samples the resident memory of the node's process tree
+(``rss_samples``) for soak runs.
 """
 
 import os
@@ -17,7 +19,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray
 from pixel_anomaly_ros.errors import PixelAnomalyError
@@ -48,7 +50,8 @@ class DetectorSession:
     def __init__(self, parameters: Dict[str, object], outputs: Sequence[str] = ('anomaly/score',),
                  on_output: Optional[Callable[[str, int, Image], None]] = None,
                  domain_id: Optional[int] = None, timeout_s: float = 60.0,
-                 environment: Optional[Dict[str, str]] = None, compressed: bool = False):
+                 environment: Optional[Dict[str, str]] = None, compressed: bool = False,
+                 rss_period_s: Optional[float] = None):
         """
         Prepare a session; :meth:`__enter__` starts the node and the client.
 
@@ -63,6 +66,7 @@ class DetectorSession:
         :param environment: further environment variables for both processes (e.g. the Fast
             DDS shared-memory profile).
         :param compressed: send CompressedImage frames on ``image/compressed``.
+        :param rss_period_s: sample the node's memory this often (None: not at all).
         """
         self.compressed = compressed
         self.parameters = {**SESSION_PARAMETERS, **parameters,
@@ -77,6 +81,11 @@ class DetectorSession:
         self.warmup_sent = 0
         self.diagnostics: Dict[str, str] = {}
         self.final_diagnostics: Dict[str, str] = {}
+        #: ``(time.monotonic(), bytes)``: resident memory of the node process and its children.
+        self.rss_samples: List[Tuple[float, int]] = []
+        self.rss_period_s = rss_period_s
+        self._sampling = threading.Event()
+        self._sampler: Optional[threading.Thread] = None
         self._warmup_stamps: set = set()
         self._last_stamp = 0
         self._lock = threading.Lock()
@@ -95,6 +104,10 @@ class DetectorSession:
             self._log = tempfile.TemporaryFile(mode='w+')
             self._proc = start_process(detector_command(self.parameters), env,
                                        stdout=self._log)
+            if self.rss_period_s:
+                self._sampler = threading.Thread(target=self._sample_rss, name='session_rss',
+                                                 daemon=True)
+                self._sampler.start()
             self._start_client()
         except BaseException:
             self.__exit__(None, None, None)
@@ -126,6 +139,9 @@ class DetectorSession:
 
     def __exit__(self, exc_type, exc, traceback) -> None:
         """Stop the node (SIGINT to its process group) and the client."""
+        self._sampling.set()
+        if self._sampler is not None:
+            self._sampler.join(timeout=5)
         try:
             if self._proc is not None:
                 stop_process_group(self._proc)
@@ -142,6 +158,17 @@ class DetectorSession:
             if self._ros_environment is not None:
                 self._ros_environment.__exit__(None, None, None)
                 self._ros_environment = None
+
+    def _sample_rss(self) -> None:
+        import psutil
+        try:
+            process = psutil.Process(self._proc.pid)
+            while not self._sampling.wait(self.rss_period_s):
+                tree = [process] + process.children(recursive=True)
+                self.rss_samples.append((time.monotonic(),
+                                         sum(p.memory_info().rss for p in tree)))
+        except psutil.Error:  # the node has exited: check_alive reports it
+            return
 
     def log_tail(self, lines: int = 15) -> str:
         """Return the last lines of the node's output, joined on one line."""

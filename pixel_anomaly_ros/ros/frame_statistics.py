@@ -55,6 +55,17 @@ class NodeStatistics:
         self.received = self.processed = self.failed = 0
         self.last_error = ''
 
+    def set_window(self, window: int) -> None:
+        """
+        Change how many recent frames the percentiles cover, keeping the newest timings.
+
+        :param window: number of frames.
+        """
+        with self._lock:
+            self._window = int(window)
+            self._timings = {name: deque(values, maxlen=self._window)
+                             for name, values in self._timings.items()}
+
     def frame_received(self) -> None:
         """Count an incoming message."""
         with self._lock:

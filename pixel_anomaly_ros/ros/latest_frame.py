@@ -61,6 +61,12 @@ class LatestFrameSlot:
             self._item = None
             self._condition.notify_all()
 
+    def reopen(self) -> None:
+        """Accept items again after :meth:`close` (the node is activated once more)."""
+        with self._condition:
+            self._closed = False
+            self._item = None
+
     @property
     def closed(self) -> bool:
         """Whether :meth:`close` was called."""

@@ -133,9 +133,10 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
         shutil.rmtree(spool, ignore_errors=True)
     result.info.update({
         'bundle': loaded.spec.name, 'variant': loaded.spec.variant,
-        'bundle_path': str(loaded.path), 'backend': backend, 'device': device,
-        'precision': precision, 'threshold': point.threshold,
-        'operating_point': point.describe(), 'bag': str(bag),
+        'bundle_path': str(loaded.path),  # as the node resolved auto (its /diagnostics)
+        **{key: session.final_diagnostics.get(key, value) for key, value in
+           (('backend', backend), ('device', device), ('precision', precision))},
+        'threshold': point.threshold, 'operating_point': point.describe(), 'bag': str(bag),
         'image_topic': f'{image_topic} ({"compressed" if compressed else "raw"})',
         'label_topic': label_topic or '—', 'load_average': load,
         'rate': f'{rate} Hz' if rate else 'recorded',

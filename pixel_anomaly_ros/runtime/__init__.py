@@ -26,9 +26,12 @@ BACKENDS = {
 #: What ``backend`` accepts: ``auto`` and every registered backend.
 BACKEND_CHOICES = ('auto', *BACKENDS)
 PRECISIONS = ('fp32', 'fp16', 'int8')
+#: What ``precision`` accepts: ``auto`` (fp16 on a GPU, fp32 on the CPU, as far as the backend
+#: runs it; int8 only when asked for) and every precision.
+PRECISION_CHOICES = ('auto', *PRECISIONS)
 
-__all__ = ['BACKEND_CHOICES', 'BACKENDS', 'BackendError', 'Executor', 'PRECISIONS',
-           'choose_backend', 'create_executor', 'executor_class']
+__all__ = ['BACKEND_CHOICES', 'BACKENDS', 'BackendError', 'Executor', 'PRECISION_CHOICES',
+           'PRECISIONS', 'auto_precision', 'choose_backend', 'create_executor', 'executor_class']
 
 _log = logging.getLogger(__name__)
 
@@ -55,7 +58,7 @@ def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
     :param backend: one of :data:`BACKEND_CHOICES`; ``auto`` picks the fastest one available
         (see :func:`choose_backend`) and logs the choice.
     :param device: ``cpu`` or ``cuda[:N]``; with ``auto``, ``cpu`` keeps it on the CPU.
-    :param precision: one of :data:`PRECISIONS`.
+    :param precision: one of :data:`PRECISION_CHOICES`.
     :param options: backend-specific options (see each executor's ``OPTIONS``, e.g. the torch
         backend's ``compile_mode`` and ``baselines``); options of other backends are refused
         unless unset (None or False).
@@ -70,6 +73,9 @@ def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
         executor.chosen_because = reason
         return executor
     cls = executor_class(backend)
+    if precision == 'auto':
+        choice = cls.auto_choice(bundle, device, auto_precision(device))
+        precision = choice[0] if choice else 'fp32'
     for name, value in options.items():
         if name not in cls.OPTIONS and value not in (None, False):
             owners = [b for b in BACKENDS if name in executor_class(b).OPTIONS]
@@ -82,7 +88,17 @@ def create_executor(bundle: Bundle, backend: str = 'torch', device: str = 'cpu',
                              and v is not None})
 
 
-def choose_backend(bundle: Bundle, device: str = 'auto', precision: str = 'fp16'
+def auto_precision(device: str) -> str:
+    """
+    Return the precision ``auto`` wishes for on a device: fp16 on a GPU, fp32 on the CPU.
+
+    :param device: ``cpu`` or ``cuda[:N]``.
+    :return: ``fp16`` or ``fp32``.
+    """
+    return 'fp16' if device.startswith('cuda') else 'fp32'
+
+
+def choose_backend(bundle: Bundle, device: str = 'auto', precision: str = 'auto'
                    ) -> Tuple[str, str, str, str]:
     """
     Pick the fastest usable backend: the GPU first, then the CPU, in :data:`BACKENDS` order.
@@ -93,7 +109,7 @@ def choose_backend(bundle: Bundle, device: str = 'auto', precision: str = 'fp16'
 
     :param bundle: the bundle.
     :param device: ``auto`` or ``cuda[:N]`` to allow the GPU, ``cpu`` to stay on the CPU.
-    :param precision: the wished precision.
+    :param precision: the wished precision; ``auto``: :func:`auto_precision` of each device.
     :return: (backend, device, precision, reason).
     :raises BackendError: when no backend can run the bundle here.
     """
@@ -106,7 +122,8 @@ def choose_backend(bundle: Bundle, device: str = 'auto', precision: str = 'fp16'
                 cls = executor_class(backend)
             except ImportError:  # its runtime (e.g. torch) is not installed: it cannot run here
                 continue
-            choice = cls.auto_choice(bundle, candidate_device, precision)
+            wish = auto_precision(candidate_device) if precision == 'auto' else precision
+            choice = cls.auto_choice(bundle, candidate_device, wish)
             if choice is not None:
                 return (backend, candidate_device) + tuple(choice)
     raise BackendError(f'no backend can run {bundle.path} here (tried {list(BACKENDS)})')

@@ -12,6 +12,7 @@ from typing import Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
+from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.resizing import resize_nearest
 from pixel_anomaly_ros.synthetic.canvas import LABEL_TO_TRAIN_ID
 import torch
@@ -25,10 +26,14 @@ OUTLIER_INDEX = 254
 IGNORE_INDEX = 255
 
 
+class TrainingDataError(PixelAnomalyError, FileNotFoundError):
+    """The training data are missing or not in the Cityscapes layout; the message says where."""
+
+
 def _read(path: Path, flags: int = cv2.IMREAD_UNCHANGED) -> np.ndarray:
     array = cv2.imread(str(path), flags)
     if array is None:
-        raise FileNotFoundError(f'{path}: missing or unreadable')
+        raise TrainingDataError(f'{path}: missing or unreadable')
     return array
 
 
@@ -52,7 +57,7 @@ class CityscapesTrainSet:
         :param crop: (height, width) of the random crops.
         :param scales: random scale factors to choose from.
         :param flip: random horizontal flips.
-        :raises FileNotFoundError: if there are no images.
+        :raises TrainingDataError: if there are no images.
         """
         root = Path(root)
         if not (root / 'leftImg8bit').is_dir() and (root / 'cityscapes').is_dir():
@@ -61,7 +66,7 @@ class CityscapesTrainSet:
         self.crop, self.scales, self.flip = tuple(crop), tuple(scales), flip
         self.images = sorted((root / 'leftImg8bit' / split).glob('*/*_leftImg8bit.png'))
         if not self.images:
-            raise FileNotFoundError(f'no images under {root}/leftImg8bit/{split}/<city>/; '
+            raise TrainingDataError(f'no images under {root}/leftImg8bit/{split}/<city>/; '
                                     f'expected the Cityscapes layout (or a `synth` output)')
 
     def __len__(self) -> int:

@@ -8,7 +8,7 @@ split into resumed parts. Each step's data come from ``numpy.random.default_rng(
 and the torch RNG state is checkpointed, so ``--steps 2`` then ``--resume --steps 4`` gives
 the same weights as ``--steps 4`` in one go (with ``--schedule-steps 4`` both times).
 Checkpoints and the JSONL log live in a work directory next to the bundle (``<out>.train`` by
-default), because bundles are replaced atomically.
+default), not in it: only the weights and ``bundle.yaml`` of a bundle are written.
 """
 
 from dataclasses import dataclass, field
@@ -20,7 +20,8 @@ import time
 from typing import Callable, Dict, Optional, Tuple
 
 import numpy as np
-from pixel_anomaly_ros.bundle import BundleSpec, load_bundle, write_bundle
+from pixel_anomaly_ros.bundle import BundleError, BundleSpec, load_bundle
+from pixel_anomaly_ros.bundle_writer import check_bundle_target, write_bundle
 from pixel_anomaly_ros.presets import preset_spec
 from pixel_anomaly_ros.stages.graphs import build_networks
 import torch
@@ -92,20 +93,34 @@ def poly_lr(base: float, step: int, total: int, power: float = 0.9,
     return max(floor, base * max(0.0, 1.0 - step / max(1, total)) ** power)
 
 
-def open_bundle(cfg: TrainConfig, preset: Optional[str] = None
-                ) -> Tuple[BundleSpec, Optional[Dict[str, dict]]]:
+def open_bundle(cfg: TrainConfig, preset: Optional[str] = None, variant: Optional[str] = None,
+                trainer: str = '') -> Tuple[BundleSpec, Optional[Dict[str, dict]]]:
     """
     Return the spec and weights to start from: ``--init``, an existing ``--out``, the preset.
 
     :param cfg: the training options.
     :param preset: preset overriding ``cfg.preset``.
+    :param variant: the bundle variant the trainer needs (None: any).
+    :param trainer: the trainer's name, for messages.
     :return: ``(spec, {component: state_dict} or None)``.
+    :raises BundleError: when ``--out`` may not be written, or the start is another variant.
     """
-    for source in (cfg.init, cfg.out):
+    check_bundle_target(cfg.out, overwrite=True)
+    for option, source in (('--init', cfg.init), ('--out', cfg.out)):
         if source and (Path(source) / 'bundle.yaml').is_file():
             bundle = load_bundle(source)
+            _check_variant(bundle.spec, variant, trainer, f'{option} {source}')
             return bundle.spec, bundle.component_state_dicts()
-    return preset_at_size(preset or cfg.preset, cfg.input_size), None
+    spec = preset_at_size(preset or cfg.preset, cfg.input_size)
+    _check_variant(spec, variant, trainer, f'--preset {preset or cfg.preset}')
+    return spec, None
+
+
+def _check_variant(spec: BundleSpec, variant: Optional[str], trainer: str, source: str) -> None:
+    if variant is not None and spec.variant != variant:
+        raise BundleError(f'train {trainer} needs a {variant} bundle, but {source} is a '
+                          f'{spec.variant} bundle; start from a {variant} one (e.g. --preset '
+                          f'light_tiny, or the bundle of `train segmentation`)')
 
 
 def preset_at_size(preset: str, input_size: Optional[Tuple[int, int]]) -> BundleSpec:

@@ -21,7 +21,8 @@ from pathlib import Path
 from typing import Dict, Optional, Sequence
 
 import numpy as np
-from pixel_anomaly_ros.bundle import ENSEMBLE_TERMS, load_bundle, write_bundle
+from pixel_anomaly_ros.bundle import ENSEMBLE_TERMS, load_bundle
+from pixel_anomaly_ros.bundle_writer import check_bundle_target, write_bundle, write_bundle_spec
 from pixel_anomaly_ros.evaluation.datasets import open_dataset
 from pixel_anomaly_ros.evaluation.metrics import ExactPixelMetrics
 from pixel_anomaly_ros.evaluation.operating_points import (default_operating_point,
@@ -69,8 +70,10 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     :param bundle_path: the bundle to calibrate.
     :param data: the dataset root: for ``folder`` an anomaly folder (``images/``, ``labels/``)
         or a ``synth`` output (its ``anomaly`` folder is used).
-    :param out: output bundle (default: replace ``bundle_path``; exported ONNX/engine files in
-        the directory are not kept, so calibrate before exporting).
+    :param out: output bundle (default: ``bundle_path``, whose ``bundle.yaml`` alone is
+        rewritten, atomically; its weights, exported graphs and other files stay as they are).
+        Another directory must be new, empty or a bundle (its weights and ``bundle.yaml`` are
+        replaced, nothing else).
     :param max_images: use at most this many images.
     :param percentiles: raw-score percentiles that become 0 and 1.
     :param grid_step: SynBoost ensemble grid step.
@@ -85,6 +88,9 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     """
     bundle = load_bundle(bundle_path)
     spec = bundle.spec
+    in_place = out is None or Path(out).resolve() == bundle.path.resolve()
+    if not in_place:
+        check_bundle_target(out, overwrite=True)
     root = Path(data)
     if dataset == 'folder' and (root / 'anomaly' / 'images').is_dir():
         root = root / 'anomaly'
@@ -143,6 +149,9 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     spec.validation = dict(spec.validation)
     spec.validation['calibration_set'] = {'data': str(root), 'images': count,
                                           'ap': result['ap'], 'fpr95': result['fpr95']}
-    states = bundle.component_state_dicts()
-    write_bundle(spec, states, out or bundle.path, overwrite=True, files=scoring.files)
+    if in_place:
+        write_bundle_spec(spec, bundle.path, files=scoring.files)
+    else:
+        write_bundle(spec, bundle.component_state_dicts(), out, overwrite=True,
+                     files=scoring.files)
     return result

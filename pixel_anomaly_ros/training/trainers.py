@@ -14,6 +14,7 @@ from typing import Dict, Optional
 import numpy as np
 from pixel_anomaly_ros import scoring
 from pixel_anomaly_ros.bundle import load_bundle
+from pixel_anomaly_ros.bundle_writer import check_bundle_target
 from pixel_anomaly_ros.networks.spade import label_map_to_spade_input
 from pixel_anomaly_ros.stages.graphs import (imagenet_normaliser, InputNormaliser,
                                              resize_nearest_exact)
@@ -129,7 +130,7 @@ def train_synthesis(cfg: TrainConfig) -> Dict[str, object]:
     :return: run summary with the bundle path under ``'bundle'``.
     """
     seed_everything(cfg.seed)
-    spec, states = open_bundle(cfg)
+    spec, states = open_bundle(cfg, variant='synboost_light', trainer='synthesis')
     networks = build_from(spec, states)
     gen = networks['synthesis'].train()
     vgg = networks['perceptual'].eval().requires_grad_(False)
@@ -211,7 +212,7 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     :return: run summary with the bundle path and the class weights.
     """
     seed_everything(cfg.seed)
-    spec, states = open_bundle(cfg)
+    spec, states = open_bundle(cfg, variant='synboost_light', trainer='dissimilarity')
     networks = build_from(spec, states)
     inputs = _DissimilarityInputs(spec, networks)
     check_synthesis_crop(inputs.gen, cfg.crop, inputs.scale)
@@ -316,6 +317,7 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
     """
     seed_everything(cfg.seed)
     preset = cfg.preset if cfg.preset.startswith('pebal') else 'pebal_icnet_tiny'
+    check_bundle_target(cfg.out, overwrite=True)
     if (Path(cfg.out) / 'bundle.yaml').is_file():
         spec, states = open_bundle(TrainConfig(data=cfg.data, out=cfg.out))
         networks = build_from(spec, states)

@@ -145,10 +145,12 @@ def dataset_options(kind: str, raw: Mapping[str, Any]) -> Dict[str, Any]:
     parameters = _check_options(kind, raw)
     options = {}
     for key, value in raw.items():
-        if isinstance(parameters[key].default, (tuple, list)) and value is not None \
+        default = parameters[key].default
+        if isinstance(default, (tuple, list)) and value is not None \
                 and not isinstance(value, (list, tuple)):
             value = [_read_item(part.strip()) for part in value.split(',')] \
                 if isinstance(value, str) else [value]
+        _check_type(kind, key, value, default)
         options[key] = value
     return options
 
@@ -174,6 +176,27 @@ def dataset_title(kind: str, root: str | Path) -> str:
     if kind in TITLES:
         return TITLES[kind]
     return f'{root.parent.name}/{root.name}' if root.name in _GENERIC_NAMES else root.name
+
+
+def _check_type(kind: str, key: str, value: Any, default: Any) -> None:
+    """Refuse an option value whose type (or items' type) is not the default's."""
+    items = isinstance(default, (tuple, list))
+    example = (default[0] if default else None) if items else default
+    if value is None or not isinstance(example, (bool, int, float)):
+        return
+    wanted = type(example)
+    if items and isinstance(value, (list, tuple)) and all(_fits(v, wanted) for v in value) \
+            or not items and _fits(value, wanted):
+        return
+    name = {bool: 'true or false', int: 'a whole number', float: 'a number'}[wanted]
+    form = f'a list, each item {name} (e.g. 1,2 or [1, 2])' if items else name
+    raise _dataset_error(f'{kind}: option {key} takes {form}, got {value!r}')
+
+
+def _fits(value: Any, wanted: type) -> bool:
+    if wanted is bool or isinstance(value, bool):
+        return wanted is bool and isinstance(value, bool)
+    return isinstance(value, int) if wanted is int else isinstance(value, (int, float))
 
 
 def open_dataset(kind: str, root: str | Path, **options) -> 'FileDataset | BagDataset':
