@@ -6,7 +6,7 @@ from pathlib import Path
 import shutil
 
 import numpy as np
-from pixel_anomaly_ros.evaluation.bags import BagWriter, dataset_to_bag
+from pixel_anomaly_ros.evaluation.bag_writer import BagWriter, dataset_to_bag
 from pixel_anomaly_ros.evaluation.datasets.samples import Sample
 
 H, W = 96, 160

@@ -4,9 +4,10 @@
 
 import cv2
 import numpy as np
-from pixel_anomaly_ros.evaluation.bags import (
-    align_stamps, BagError, BagWriter, dataset_to_bag, image_message, list_topics, read_aligned,
-    read_images, storage_for, TYPESTORE, write_images)
+from pixel_anomaly_ros.evaluation.bag_writer import (BagWriter, dataset_to_bag, image_message,
+                                                     storage_for, write_images)
+from pixel_anomaly_ros.evaluation.bags import (align_stamps, BagError, list_topics, read_aligned,
+                                               read_images, TYPESTORE)
 from pixel_anomaly_ros.evaluation.datasets import open_dataset
 from pixel_anomaly_ros.evaluation.datasets.samples import DatasetError, Sample
 from pixel_anomaly_ros.imaging import decode_image, ImageError

@@ -13,7 +13,8 @@ import array
 from collections import Counter
 
 import numpy as np
-from pixel_anomaly_ros.evaluation.bags import image_message, read_images, TYPESTORE, write_images
+from pixel_anomaly_ros.evaluation.bag_writer import image_message, write_images
+from pixel_anomaly_ros.evaluation.bags import read_images, TYPESTORE
 from pixel_anomaly_ros.evaluation.datasets import open_dataset
 from pixel_anomaly_ros.imaging import (compress, compressed_to_rgb, image_to_array, image_to_rgb,
                                        ImageError, ns_to_stamp, REJECTION_REASONS, stamp_to_ns,

@@ -22,8 +22,9 @@ IMPORT_KEYS = {
 }
 #: Used without being imported by name: torch.onnx's exporter needs onnxscript.
 INDIRECT = {'onnxscript': None}
-#: Optional accelerators, imported only where they are installed.
-OPTIONAL = {'tensorrt', 'torch_tensorrt'}
+#: Optional accelerators, imported only where they are installed, and Ray, which only
+#: ``evaluate --ray`` needs (no rosdep key exists; the README says to pip install it).
+OPTIONAL = {'tensorrt', 'torch_tensorrt', 'ray'}
 
 
 def _import_roots():

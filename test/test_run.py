@@ -14,7 +14,8 @@ from conftest import make_random_bundle
 import cv2
 import numpy as np
 from pixel_anomaly_ros import cli
-from pixel_anomaly_ros.evaluation.bags import BagWriter, list_topics, read_images
+from pixel_anomaly_ros.evaluation.bag_writer import BagWriter
+from pixel_anomaly_ros.evaluation.bags import list_topics, read_images
 from pixel_anomaly_ros.inference import outputs as outputs_module
 from pixel_anomaly_ros.inference.run import run
 from pixel_anomaly_ros.pipelines import create_pipeline

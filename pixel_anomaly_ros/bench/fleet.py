@@ -24,7 +24,7 @@ from typing import Dict, List
 import numpy as np
 from pixel_anomaly_ros.bench.random_bundle import write_random_bundle
 from pixel_anomaly_ros.bench.record import machine_line, write_record
-from pixel_anomaly_ros.evaluation.bags import dataset_to_bag
+from pixel_anomaly_ros.evaluation.bag_writer import dataset_to_bag
 from pixel_anomaly_ros.evaluation.datasets.samples import Sample
 from pixel_anomaly_ros.evaluation.distributed import evaluate_on_ray
 from pixel_anomaly_ros.evaluation.evaluate import evaluate

@@ -54,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     """
     import itertools
 
-    from pixel_anomaly_ros.evaluation.bags import dataset_to_bag
+    from pixel_anomaly_ros.evaluation.bag_writer import dataset_to_bag
     from pixel_anomaly_ros.evaluation.datasets import open_dataset
     dataset = open_dataset(args.dataset, args.root, **dataset_options(args))
     frames = dataset if args.limit is None else itertools.islice(dataset, args.limit)

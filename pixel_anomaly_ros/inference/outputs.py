@@ -30,7 +30,7 @@ from typing import Dict, List, Optional
 import cv2
 import numpy as np
 from pixel_anomaly_ros.errors import PixelAnomalyError
-from pixel_anomaly_ros.evaluation.bags import BagWriter
+from pixel_anomaly_ros.evaluation.bag_writer import BagWriter
 from pixel_anomaly_ros.visualisation import colour_bar_bgr
 
 SUMMARY_FILE = 'summary.json'

@@ -286,7 +286,7 @@ def generate(out_dir: str | os.PathLike, seed: int = 0, train: int = 300, val: i
         workers = default_workers(len(jobs)) if workers is None else max(1, int(workers))
         with tqdm(total=len(jobs), desc='synth', unit='img', disable=not progress) as bar:
             if bag:
-                from pixel_anomaly_ros.evaluation.bags import BagWriter
+                from pixel_anomaly_ros.evaluation.bag_writer import BagWriter
                 with BagWriter(tmp / 'anomaly_bag', 'mcap') as writer:
                     frames = _produce(tmp, jobs, workers, bar, writer)
             else:

@@ -150,7 +150,7 @@ def dataset_options(kind: str, raw: Mapping[str, Any]) -> Dict[str, Any]:
                 and not isinstance(value, (list, tuple)):
             value = [_read_item(part.strip()) for part in value.split(',')] \
                 if isinstance(value, str) else [value]
-        _check_type(kind, key, value, default)
+        _check_type(kind, key, value, default, parameters[key].annotation)
         options[key] = value
     return options
 
@@ -178,19 +178,31 @@ def dataset_title(kind: str, root: str | Path) -> str:
     return f'{root.parent.name}/{root.name}' if root.name in _GENERIC_NAMES else root.name
 
 
-def _check_type(kind: str, key: str, value: Any, default: Any) -> None:
+def _check_type(kind: str, key: str, value: Any, default: Any, annotation: Any = None
+                ) -> None:
     """Refuse an option value whose type (or items' type) is not the default's."""
     items = isinstance(default, (tuple, list))
-    example = (default[0] if default else None) if items else default
-    if value is None or not isinstance(example, (bool, int, float)):
+    wanted = type((default[0] if default else None) if items else default)
+    if items and not default:  # an empty default: the item type of its annotation
+        wanted = next((t for t in _annotation_items(annotation) if t in (bool, int, float)),
+                      type(None))
+    if value is None or wanted not in (bool, int, float):
         return
-    wanted = type(example)
     if items and isinstance(value, (list, tuple)) and all(_fits(v, wanted) for v in value) \
             or not items and _fits(value, wanted):
         return
     name = {bool: 'true or false', int: 'a whole number', float: 'a number'}[wanted]
     form = f'a list, each item {name} (e.g. 1,2 or [1, 2])' if items else name
     raise _dataset_error(f'{kind}: option {key} takes {form}, got {value!r}')
+
+
+def _annotation_items(annotation: Any) -> list:
+    """Return the item types of the sequences an annotation names (``Sequence[int]`` -> int)."""
+    import typing
+    found = []
+    for arg in typing.get_args(annotation):
+        found += [arg] if isinstance(arg, type) else _annotation_items(arg)
+    return found
 
 
 def _fits(value: Any, wanted: type) -> bool:
