@@ -138,13 +138,7 @@ def test_lifecycle_transitions_and_parameters(bundle, start_detector, client):
     wait_for_subscriber(client, pub, proc)
 
     def mask_values():
-        masks.clear()
-        for seed in range(50):
-            pub.publish(rgb_message(64, 96, time.time_ns(), seed))
-            if spin_until(client, lambda: masks, 1.0, proc):
-                break
-        assert masks, 'no mask'
-        return set(np.unique(np.frombuffer(masks[-1].data, np.uint8)))
+        return set(np.unique(_next_mask(client, pub, masks, proc)))
 
     assert _set(client, params, 'anomaly.threshold', 0.0).successful
     assert mask_values() == {255}  # every score >= 0
@@ -224,13 +218,7 @@ def test_operating_point_parameter_sets_the_mask_and_shows_in_diagnostics(
     wait_for_subscriber(client, pub, proc)
 
     def mask_share():
-        masks.clear()
-        for seed in range(50):
-            pub.publish(rgb_message(64, 96, time.time_ns(), seed))
-            if spin_until(client, lambda: masks, 1.0, proc):
-                break
-        assert masks, 'no mask'
-        return float(np.mean(np.frombuffer(masks[-1].data, np.uint8) == 255))
+        return float(np.mean(_next_mask(client, pub, masks, proc) == 255))
 
     def diagnosed():
         diagnostics.clear()
@@ -249,3 +237,14 @@ def test_operating_point_parameter_sets_the_mask_and_shows_in_diagnostics(
     assert _set(client, params, 'anomaly.threshold', 0.0).successful  # overrides the point
     assert mask_share() == 1.0
     assert diagnosed()['operating_point'].startswith('anomaly.threshold (score >= 0)')
+
+
+def _next_mask(client, pub, masks, proc) -> np.ndarray:
+    """Publish frames until the detector answers one with a mask; return its pixels."""
+    masks.clear()
+    for seed in range(50):
+        pub.publish(rgb_message(64, 96, time.time_ns(), seed))
+        if spin_until(client, lambda: masks, 1.0, proc):
+            break
+    assert masks, 'no mask'
+    return np.frombuffer(masks[-1].data, np.uint8)
