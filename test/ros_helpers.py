@@ -104,9 +104,10 @@ def latest_values(diagnostics, hardware_id: str) -> dict:
     return diagnostic_values(mine[-1]) if mine else {}
 
 
-def call(node, client, request, timeout: float = 20):
-    """Call a service and wait for its response."""
+def call(node, client, request, timeout: float = 60):
+    """Call a service and wait for its response (generous: CI machines can be loaded)."""
     assert client.wait_for_service(timeout_sec=timeout), client.srv_name
     future = client.call_async(request)
-    spin_until(node, future.done, timeout)
+    assert spin_until(node, future.done, timeout), \
+        f'{client.srv_name} did not answer within {timeout} s'
     return future.result()
