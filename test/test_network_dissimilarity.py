@@ -114,13 +114,13 @@ def test_prior_gates_fused_features():
         assert torch.count_nonzero(skip[:, :1]) > 0
 
 
-def _mean_p_anomaly(net, frames: int = 4):
-    """Return the mean P(anomaly) of ``net`` over a few smooth random inputs (64x128)."""
+def _mean_p_anomaly(net, frames: int = 4, size=(128, 256)):
+    """Return the mean P(anomaly) of ``net`` over a few smooth random inputs."""
     gen = torch.Generator().manual_seed(1)
     total = 0
     with torch.no_grad():
         for _ in range(frames):
-            smooth = F.interpolate(torch.randn(1, 8, 4, 8, generator=gen), size=(64, 128),
+            smooth = F.interpolate(torch.randn(1, 8, 4, 8, generator=gen), size=size,
                                    mode='bilinear', align_corners=False)
             labels = smooth[:, 6:7].mul(4).floor().clamp(0, 18).long()[:, 0]
             semantic = F.one_hot(labels, 19).permute(0, 3, 1, 2).float()
