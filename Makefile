@@ -62,7 +62,7 @@ V2_LIGHT := $(V2)/demo_light
 V2_PEBAL := $(V2)/demo_pebal
 V2_TRAIN := --seed 0 --resume --quiet
 V2_SYNTH := --train 1500 --val 100 --anomalies 100
-V2_SEG_STEPS := 6000
+V2_SEG_STEPS := 5000
 V2_SYN_STEPS := 1200
 V2_DIS_STEPS := 1000
 V2_DIS_PRED_STEPS := 2500
@@ -77,7 +77,7 @@ $(V2)/world.done: | $(STAMP)
 	@mkdir -p $(V2) && touch $@
 $(V2)/segmentation.done: $(V2)/world.done
 	$(PA) train segmentation --data $(V2_WORLD) --out $(V2_LIGHT) --preset light_tiny_v2 \
-	    --input-size 512x256 --crop 384x192 --batch-size 8 --optimizer adam \
+	    --input-size 512x256 --crop 256x128 --batch-size 8 --optimizer adam \
 	    --steps $(V2_SEG_STEPS) --checkpoint-every $(V2_EVERY) --work $(V2)/work/segmentation $(V2_TRAIN)
 	@touch $@
 $(V2)/synthesis.done: $(V2)/segmentation.done
@@ -97,7 +97,7 @@ $(V2)/dissimilarity.done: $(V2)/dissimilarity-gt.done
 	@touch $@
 $(V2)/pebal.done: $(V2)/segmentation.done
 	$(PA) train pebal --data $(V2_WORLD) --init $(V2_LIGHT) --out $(V2_PEBAL) \
-	    --preset pebal_icnet_tiny_v2 --input-size 512x256 --crop 384x192 --batch-size 8 \
+	    --preset pebal_icnet_tiny_v2 --input-size 512x256 --crop 256x128 --batch-size 8 \
 	    --steps $(V2_PEBAL_STEPS) --lr 1e-3 --checkpoint-every $(V2_EVERY) \
 	    --work $(V2)/work/pebal $(V2_TRAIN)
 	@touch $@

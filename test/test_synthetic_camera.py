@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 from pixel_anomaly_ros.cli import synth as synth_cli
-from pixel_anomaly_ros.synthetic.camera import apply_camera, CameraLook, sample_camera
+from pixel_anomaly_ros.synthetic.camera import apply_camera, CameraLook, REALISM, sample_camera
 from pixel_anomaly_ros.synthetic.writer import generate
 import pytest
 
@@ -108,3 +108,7 @@ def test_sampled_looks_vary_and_cli_option():
     synth_cli.add_parser(parser.add_subparsers())
     assert parser.parse_args(['synth', '--out', 'x']).realism == 'none'
     assert parser.parse_args(['synth', '--out', 'x', '--realism', 'camera']).realism == 'camera'
+    # the CLI lists its choices without importing OpenCV; they must be the library's
+    synth_parser = parser._subparsers._group_actions[0].choices['synth']
+    realism = next(a for a in synth_parser._actions if a.dest == 'realism')
+    assert tuple(realism.choices) == REALISM
