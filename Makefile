@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PA := $(VENV)/bin/pixel-anomaly
 TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST PYTHONUNBUFFERED=1
 
-.PHONY: env test demo demo-bundles lint bench bench-onnxruntime gpu-check soak clean-env
+.PHONY: env test demo demo-bundles demo-bundles-v2 demo-bundles-v2-install lint bench bench-onnxruntime gpu-check soak clean-env
 
 env: $(STAMP)
 
@@ -47,6 +47,71 @@ demo-bundles: $(STAMP)
 	$(PA) calibrate --bundle models/demo_pebal --data $(DEMO_WORLD)
 	$(PA) export --bundle models/demo_light
 	$(PA) export --bundle models/demo_pebal
+
+# Proposed successor of demo-bundles (issue 15), not yet run in full: lattice-free networks
+# (presets light_tiny_v2 / pebal_icnet_tiny_v2: half-pixel resizes in a 2x wider ICNet, a
+# resize-convolution dissimilarity decoder), a larger world with a camera model, longer training.
+# Resumable: every step is a file target under $(V2) touched only when its command succeeded, so
+# `make demo-bundles-v2` after an interruption skips the finished steps, and the interrupted
+# trainer continues from its last checkpoint (--resume, one --work directory per step). synth
+# and calibrate/export are atomic and re-run whole. Estimated 2.2 h on 2 free cores (models/
+# README.md, "Issue 15"). `make demo-bundles-v2-install` then copies the two bundles to models/.
+V2 := build/demo-v2
+V2_WORLD := data/world-v2
+V2_LIGHT := $(V2)/demo_light
+V2_PEBAL := $(V2)/demo_pebal
+V2_TRAIN := --seed 0 --resume --quiet
+V2_SYNTH := --train 1500 --val 100 --anomalies 100
+V2_SEG_STEPS := 5000
+V2_SYN_STEPS := 1200
+V2_DIS_STEPS := 1000
+V2_DIS_PRED_STEPS := 2500
+V2_PEBAL_STEPS := 1500
+V2_EVERY := 100
+demo-bundles-v2: $(V2)/export.done
+	@du -sh $(V2_LIGHT) $(V2_PEBAL)
+	@for b in $(V2_LIGHT) $(V2_PEBAL); do test $$(du -sm $$b | cut -f1) -le 25 || \
+	    { echo "$$b is over 25 MB"; exit 1; }; done
+$(V2)/world.done: | $(STAMP)
+	$(PA) synth --out $(V2_WORLD) --seed 0 $(V2_SYNTH) --realism camera --quiet
+	@mkdir -p $(V2) && touch $@
+$(V2)/segmentation.done: $(V2)/world.done
+	$(PA) train segmentation --data $(V2_WORLD) --out $(V2_LIGHT) --preset light_tiny_v2 \
+	    --input-size 512x256 --crop 256x128 --batch-size 8 --optimizer adam \
+	    --steps $(V2_SEG_STEPS) --checkpoint-every $(V2_EVERY) --work $(V2)/work/segmentation $(V2_TRAIN)
+	@touch $@
+$(V2)/synthesis.done: $(V2)/segmentation.done
+	$(PA) train synthesis --data $(V2_WORLD) --out $(V2_LIGHT) --crop 512x256 --batch-size 4 \
+	    --steps $(V2_SYN_STEPS) --checkpoint-every $(V2_EVERY) --work $(V2)/work/synthesis \
+	    $(V2_TRAIN)
+	@touch $@
+$(V2)/dissimilarity-gt.done: $(V2)/synthesis.done
+	$(PA) train dissimilarity --data $(V2_WORLD) --out $(V2_LIGHT) --crop 512x256 \
+	    --batch-size 4 --steps $(V2_DIS_STEPS) --checkpoint-every $(V2_EVERY) \
+	    --work $(V2)/work/dissimilarity-gt $(V2_TRAIN)
+	@touch $@
+$(V2)/dissimilarity.done: $(V2)/dissimilarity-gt.done
+	$(PA) train dissimilarity --data $(V2_WORLD) --out $(V2_LIGHT) --crop 512x256 \
+	    --batch-size 4 --steps $(V2_DIS_PRED_STEPS) --semantic predicted \
+	    --checkpoint-every $(V2_EVERY) --work $(V2)/work/dissimilarity-predicted $(V2_TRAIN)
+	@touch $@
+$(V2)/pebal.done: $(V2)/segmentation.done
+	$(PA) train pebal --data $(V2_WORLD) --init $(V2_LIGHT) --out $(V2_PEBAL) \
+	    --preset pebal_icnet_tiny_v2 --input-size 512x256 --crop 256x128 --batch-size 8 \
+	    --steps $(V2_PEBAL_STEPS) --lr 1e-3 --checkpoint-every $(V2_EVERY) \
+	    --work $(V2)/work/pebal $(V2_TRAIN)
+	@touch $@
+$(V2)/export.done: $(V2)/dissimilarity.done $(V2)/pebal.done
+	$(PA) calibrate --bundle $(V2_LIGHT) --data $(V2_WORLD)
+	$(PA) calibrate --bundle $(V2_PEBAL) --data $(V2_WORLD)
+	$(PA) export --bundle $(V2_LIGHT)
+	$(PA) export --bundle $(V2_PEBAL)
+	@touch $@
+demo-bundles-v2-install: demo-bundles-v2
+	rm -rf models/demo_light.v2-new models/demo_pebal.v2-new
+	cp -r $(V2_LIGHT) models/demo_light.v2-new && cp -r $(V2_PEBAL) models/demo_pebal.v2-new
+	rm -rf models/demo_light models/demo_pebal
+	mv models/demo_light.v2-new models/demo_light && mv models/demo_pebal.v2-new models/demo_pebal
 
 lint: $(STAMP)
 	$(PY) -m pytest test -m linter

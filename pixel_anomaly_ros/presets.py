@@ -52,6 +52,23 @@ def _pebal(name: str, tiny: bool, icnet: bool) -> BundleSpec:
         description=text)
 
 
+def _light_tiny_v2() -> BundleSpec:
+    """Light at demo size without lattice artefacts and with a wider ICNet (issue 15)."""
+    spec = _light('synboost_light_tiny_v2', tiny=True)
+    spec.networks['segmentation'] = NetworkSpec('icnet_tiny',
+                                                {'align_corners': False, 'width': 2})
+    spec.networks['dissimilarity'] = NetworkSpec('dissim_prior_tiny', {'upsampling': 'resize'})
+    return spec
+
+
+def _pebal_icnet_tiny_v2() -> BundleSpec:
+    """PEBAL on the ICNet of :func:`_light_tiny_v2` (same keys and shapes, 20 outputs)."""
+    spec = _pebal('pebal_icnet_tiny_v2', tiny=True, icnet=True)
+    spec.networks['segmentation'] = NetworkSpec('icnet_pebal_tiny',
+                                                {'align_corners': False, 'width': 2})
+    return spec
+
+
 PRESETS = {
     'light': lambda: _light('synboost_light', tiny=False),
     'light_tiny': lambda: _light('synboost_light_tiny', tiny=True),
@@ -59,6 +76,9 @@ PRESETS = {
     'pebal_tiny': lambda: _pebal('pebal_wrn38_tiny', tiny=True, icnet=False),
     'pebal_icnet': lambda: _pebal('pebal_icnet', tiny=False, icnet=True),
     'pebal_icnet_tiny': lambda: _pebal('pebal_icnet_tiny', tiny=True, icnet=True),
+    # issue 15: half-pixel resizes, resize-convolution decoder, 2x wider ICNet
+    'light_tiny_v2': _light_tiny_v2,
+    'pebal_icnet_tiny_v2': _pebal_icnet_tiny_v2,
 }
 
 

@@ -112,3 +112,35 @@ def test_prior_gates_fused_features():
     for skip in skips:
         assert torch.count_nonzero(skip[:, 1:]) == 0
         assert torch.count_nonzero(skip[:, :1]) > 0
+
+
+def _mean_p_anomaly(net, frames: int = 4, size=(128, 256)):
+    """Return the mean P(anomaly) of ``net`` over a few smooth random inputs."""
+    gen = torch.Generator().manual_seed(1)
+    total = 0
+    with torch.no_grad():
+        for _ in range(frames):
+            smooth = F.interpolate(torch.randn(1, 8, 4, 8, generator=gen), size=size,
+                                   mode='bilinear', align_corners=False)
+            labels = smooth[:, 6:7].mul(4).floor().clamp(0, 18).long()[:, 0]
+            semantic = F.one_hot(labels, 19).permute(0, 3, 1, 2).float()
+            priors = smooth[:, 3:6].sigmoid()
+            logits = net(smooth[:, :3], smooth[:, 3:6], semantic, priors[:, :1], priors[:, 1:2],
+                         priors[:, 2:3])
+            total = total + F.softmax(logits, dim=1)[0, 1].numpy()
+    return total / frames
+
+
+def test_resize_upsampling_has_no_lattice_and_its_own_keys():
+    from pixel_anomaly_ros.evaluation.periodicity import MAX_RATIO, spectrum_periodicity
+    torch.manual_seed(0)
+    transposed = dissim_prior_tiny().eval()
+    torch.manual_seed(0)
+    resize = dissim_prior_tiny(upsampling='resize').eval()
+    assert 'tconv1.weight' in transposed.state_dict()
+    assert 'tconv1.conv.weight' in resize.state_dict()
+    # 2x2 stride-2 transposed convolutions stamp a lattice of period 2, 4 and 8 pixels
+    assert spectrum_periodicity(_mean_p_anomaly(transposed), 2.0, 32.0).ratio > MAX_RATIO
+    assert spectrum_periodicity(_mean_p_anomaly(resize), 2.0, 32.0).ratio < MAX_RATIO
+    with pytest.raises(ValueError, match='unknown upsampling'):
+        dissim_prior_tiny(upsampling='pixel_shuffle')

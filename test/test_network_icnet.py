@@ -121,3 +121,18 @@ def test_cff_aux_classifier_sees_pre_sum_branch():
         assert torch.allclose(cls, cff.conv_low_cls(proj))
         assert torch.allclose(fused, torch.relu(proj + cff.conv_high(high)))
     assert cls.shape == (1, 19, 6, 9)
+
+
+def test_half_pixel_and_wider_tiny_variant():
+    official = icnet_tiny()
+    variant = icnet_tiny(align_corners=False, width=2)
+    assert set(variant.state_dict()) == set(official.state_dict())  # same keys, wider
+    assert variant.conv_sub1[0].conv.out_channels == 2 * official.conv_sub1[0].conv.out_channels
+    x = torch.randn(1, 3, 64, 128)
+    with torch.no_grad():
+        same_weights = icnet_tiny(align_corners=False).eval()
+        same_weights.load_state_dict(official.state_dict())
+        a, b = official.eval()(x), same_weights(x)
+    assert a.shape == b.shape == (1, 19, 64, 128)
+    assert not torch.allclose(a, b)  # the resize convention reaches the output
+    assert icnet_pebal_tiny(align_corners=False, width=2).head.conv_cls.out_channels == 20

@@ -64,6 +64,11 @@ def add_parser(subparsers) -> None:
     p.add_argument('--workers', type=int, default=0,
                    help='rendering processes; 0 picks from the CPU count (the files do not '
                         'depend on it)')
+    p.add_argument('--realism', choices=('none', 'camera'), default='none',
+                   help='none (default): the world as always; camera: every image also '
+                        'passes a camera model (exposure, white balance, vignetting, chromatic '
+                        'aberration, defocus or motion blur, shot noise, JPEG); same scenes '
+                        'and labels')
     p.add_argument('--force', action='store_true',
                    help='replace an existing output written with other arguments')
     p.add_argument('--quiet', action='store_true', help='no progress bar')
@@ -83,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         result = generate(args.out, seed=args.seed, train=args.train, val=args.val,
                           anomalies=args.anomalies, size=tuple(args.size), bag=args.bag,
                           progress=not args.quiet, workers=args.workers or None,
-                          overwrite=args.force)
+                          overwrite=args.force, realism=args.realism)
     except FileExistsError as exc:
         print(f'pixel-anomaly synth: error: {exc}', file=sys.stderr)
         return 2

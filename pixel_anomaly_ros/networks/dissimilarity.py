@@ -17,6 +17,14 @@ official checkpoint loads with ``load_state_dict(..., strict=True)``:
 * decoder ``conv1, conv2, tconv1, conv12, conv13, tconv3, conv3, conv4, tconv2, conv5, conv6,
   conv11`` (note: ``tconv3`` is the second up-sampling), where ``conv2/13/4/6`` are SPADE
   decoder layers (``norm1``, ``conv``, ``norm2``; SPADE parts ``shared.0``, ``gamma``, ``beta``).
+
+The official up-sampling layers are 2x2 stride-2 transposed convolutions: each output pixel of a
+2x2 block has its own kernel tap, so three of them in a row stamp a lattice of period 8 pixels
+(at the dissimilarity scale) on P(anomaly) unless training equalises the taps. It dominates
+``demo_light``'s score (issue 15: 4.5x the mean score on one pixel of every 4x4 block).
+``upsampling='resize'`` replaces each by a half-pixel bilinear 2x resize and a 3x3 convolution
+(:class:`ResizeConv`, keys ``tconv*.conv.*``): no phase-dependent weights, so no lattice. It is
+for networks trained here; official checkpoints need ``'transposed'``.
 """
 
 from typing import List, Sequence
@@ -184,6 +192,37 @@ class SPADEDecoderLayer(nn.Module):
         return self.selu2(self.norm2(self.conv(x), segmap))
 
 
+class ResizeConv(nn.Module):
+    """Bilinear 2x up-sampling (half-pixel centres) followed by a 3x3 convolution."""
+
+    def __init__(self, in_ch: int, out_ch: int) -> None:
+        """
+        Create the layer.
+
+        :param in_ch: input channels.
+        :param out_ch: output channels.
+        """
+        super().__init__()
+        self.conv = nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """
+        Up-sample.
+
+        :param x: (B, in_ch, h, w) features.
+        :return: (B, out_ch, 2h, 2w) features.
+        """
+        x = F.interpolate(x, scale_factor=2.0, mode='bilinear', align_corners=False)
+        return self.conv(x)
+
+
+#: Up-sampling layers of the decoder: name -> constructor(in_ch, out_ch).
+UPSAMPLING = {
+    'transposed': lambda i, o: nn.ConvTranspose2d(i, o, kernel_size=2, stride=2, padding=0),
+    'resize': ResizeConv,
+}
+
+
 def _conv3_selu(in_ch: int, out_ch: int) -> nn.Sequential:
     return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel_size=3, padding=1), nn.SELU())
 
@@ -198,7 +237,8 @@ class DissimNetPrior(nn.Module):
                  prior_base_width: int = 64,
                  spade_hidden: int = 128,
                  decoder_widths: Sequence[int] = (256, 256, 128, 64),
-                 num_outputs: int = 2) -> None:
+                 num_outputs: int = 2,
+                 upsampling: str = 'transposed') -> None:
         """
         Build the network (defaults = official layout).
 
@@ -211,10 +251,17 @@ class DissimNetPrior(nn.Module):
         :param spade_hidden: hidden width of every SPADE block.
         :param decoder_widths: outputs of conv1 (1/8), conv12 (1/4), conv3 (1/2), conv5 (1).
         :param num_outputs: output logits (2: inlier, anomaly).
+        :param upsampling: decoder up-sampling, a key of :data:`UPSAMPLING`: ``'transposed'``
+            (official, 2x2 stride-2 transposed convolutions) or ``'resize'`` (bilinear resize +
+            3x3 convolution, no lattice artefact).
         """
         super().__init__()
         if len(decoder_widths) != 4:
             raise ValueError('decoder_widths needs four entries')
+        if upsampling not in UPSAMPLING:
+            raise ValueError(f'unknown upsampling {upsampling!r}; choose one of '
+                             f'{sorted(UPSAMPLING)}')
+        up = UPSAMPLING[upsampling]
         nsc = num_semantic_classes
         sem_w = [semantic_base_width * 2 ** i for i in range(4)]
         fuse_w = [prior_base_width * 2 ** i for i in range(4)]
@@ -236,9 +283,9 @@ class DissimNetPrior(nn.Module):
         self.conv6 = SPADEDecoderLayer(d3, nsc, spade_hidden)
 
         # up-sampling: tconv1 (1/8 -> 1/4), tconv3 (1/4 -> 1/2), tconv2 (1/2 -> 1)
-        self.tconv1 = nn.ConvTranspose2d(d0, d0, kernel_size=2, stride=2, padding=0)
-        self.tconv3 = nn.ConvTranspose2d(d1, d1, kernel_size=2, stride=2, padding=0)
-        self.tconv2 = nn.ConvTranspose2d(d2, d2, kernel_size=2, stride=2, padding=0)
+        self.tconv1 = up(d0, d0)
+        self.tconv3 = up(d1, d1)
+        self.tconv2 = up(d2, d2)
 
         # 1x1 fusion convolutions of [og, syn, sem] per scale, and the classifier
         cat_w = [2 * v + s for v, s in zip(vgg_widths, sem_w)]
@@ -309,14 +356,16 @@ def dissim_prior(num_semantic_classes: int = 19) -> DissimNetPrior:
     return DissimNetPrior(num_semantic_classes=num_semantic_classes)
 
 
-def dissim_prior_tiny(num_semantic_classes: int = 19) -> DissimNetPrior:
+def dissim_prior_tiny(num_semantic_classes: int = 19,
+                      upsampling: str = 'transposed') -> DissimNetPrior:
     """
     Build a small ``DissimNetPrior`` with the same key names (for tests).
 
     :param num_semantic_classes: channels of the one-hot semantic map.
+    :param upsampling: decoder up-sampling (see :class:`DissimNetPrior`).
     :return: the network.
     """
     return DissimNetPrior(num_semantic_classes=num_semantic_classes,
                           vgg_widths=(4, 8, 8, 16), semantic_base_width=2,
                           prior_base_width=4, spade_hidden=8,
-                          decoder_widths=(8, 8, 8, 4))
+                          decoder_widths=(8, 8, 8, 4), upsampling=upsampling)

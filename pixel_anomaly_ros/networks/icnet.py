@@ -10,6 +10,12 @@ layer3/layer4 and a PSP head (``backbone.*``), a three-convolution full-resoluti
 branches, and the cascade-feature-fusion head (``head.cff_24``, ``head.cff_12``,
 ``head.conv_cls``). Every resize is bilinear with ``align_corners=True`` and the stem max-pool
 uses ``ceil_mode=True``, as in the official code.
+
+``align_corners=False`` (networks trained here only; same keys) resizes with half-pixel
+centres instead. With ``True`` the cascade's resizes do not map the grids onto each other
+evenly (17x33 -> 32x64 lands every other output on an input node), which stamps a weak lattice
+of period 16, 8 and 4 input pixels on the logits and their entropy (issue 15: ratio 7-8 in
+:func:`pixel_anomaly_ros.evaluation.periodicity.spectrum_periodicity`).
 """
 
 from typing import Sequence, Tuple
@@ -19,14 +25,14 @@ from torch import nn
 import torch.nn.functional as F
 
 
-def _resize(x: torch.Tensor, size: Sequence[int]) -> torch.Tensor:
-    """Resize bilinearly with ``align_corners=True`` (the only resize used by ICNet)."""
-    return F.interpolate(x, size=tuple(size), mode='bilinear', align_corners=True)
+def _resize(x: torch.Tensor, size: Sequence[int], align_corners: bool = True) -> torch.Tensor:
+    """Resize bilinearly (official: ``align_corners=True``)."""
+    return F.interpolate(x, size=tuple(size), mode='bilinear', align_corners=align_corners)
 
 
-def _rescale(x: torch.Tensor, factor: float) -> torch.Tensor:
-    """Rescale bilinearly by ``factor`` with ``align_corners=True`` (output size floored)."""
-    return F.interpolate(x, scale_factor=factor, mode='bilinear', align_corners=True)
+def _rescale(x: torch.Tensor, factor: float, align_corners: bool = True) -> torch.Tensor:
+    """Rescale bilinearly by ``factor`` (official: ``align_corners=True``; size floored)."""
+    return F.interpolate(x, scale_factor=factor, mode='bilinear', align_corners=align_corners)
 
 
 class PSPPool(nn.Module):
@@ -133,7 +139,7 @@ class PSPModule(nn.Module):
     """
 
     def __init__(self, in_ch: int, out_ch: int, sizes: Sequence[int] = (1, 2, 3, 6),
-                 dropout: float = 0.1) -> None:
+                 dropout: float = 0.1, align_corners: bool = True) -> None:
         """
         Create the module.
 
@@ -141,8 +147,10 @@ class PSPModule(nn.Module):
         :param out_ch: channels of every pyramid stage and of the output.
         :param sizes: pooled grid sizes of the stages.
         :param dropout: Dropout2d probability after the fusion (training only).
+        :param align_corners: resize convention of the priors (official ``True``).
         """
         super().__init__()
+        self.align_corners = align_corners
         self.stages = nn.ModuleList([
             nn.Sequential(PSPPool(s), nn.Conv2d(in_ch, out_ch, 1, bias=False),
                           nn.BatchNorm2d(out_ch))
@@ -161,7 +169,7 @@ class PSPModule(nn.Module):
         :return: (B, out_ch, H, W) fused features.
         """
         size = x.shape[2:]
-        priors = [_resize(stage(x), size) for stage in self.stages]
+        priors = [_resize(stage(x), size, self.align_corners) for stage in self.stages]
         return self.bottleneck(torch.cat(priors + [x], dim=1))
 
 
@@ -175,7 +183,7 @@ class PSPBackbone(nn.Module):
 
     def __init__(self, layers: Sequence[int], stem_widths: Sequence[int],
                  base_widths: Sequence[int], dilations: Sequence[int], psp_width: int,
-                 psp_sizes: Sequence[int]) -> None:
+                 psp_sizes: Sequence[int], align_corners: bool = True) -> None:
         """
         Create the backbone.
 
@@ -185,6 +193,7 @@ class PSPBackbone(nn.Module):
         :param dilations: dilations of layer3 and layer4 (both stride 1).
         :param psp_width: channels of the PSP stages and of the PSP output.
         :param psp_sizes: PSP pooled grid sizes.
+        :param align_corners: resize convention of the PSP priors (official ``True``).
         """
         super().__init__()
         s0, s1, s2 = stem_widths
@@ -203,7 +212,7 @@ class PSPBackbone(nn.Module):
         self.layer2 = self._make_layer(base_widths[1], layers[1], 2, 1)
         self.layer3 = self._make_layer(base_widths[2], layers[2], 1, dilations[0])
         self.layer4 = self._make_layer(base_widths[3], layers[3], 1, dilations[1])
-        self.head = PSPModule(self._in_ch, psp_width, psp_sizes)
+        self.head = PSPModule(self._in_ch, psp_width, psp_sizes, align_corners=align_corners)
 
     def _make_layer(self, planes: int, blocks: int, stride: int,
                     dilation: int) -> nn.Sequential:
@@ -238,7 +247,8 @@ class CascadeFeatureFusion(nn.Module):
     low-resolution branch (before the sum and the ReLU).
     """
 
-    def __init__(self, low_ch: int, high_ch: int, out_ch: int, num_classes: int) -> None:
+    def __init__(self, low_ch: int, high_ch: int, out_ch: int, num_classes: int,
+                 align_corners: bool = True) -> None:
         """
         Create the unit.
 
@@ -246,8 +256,10 @@ class CascadeFeatureFusion(nn.Module):
         :param high_ch: channels of the high-resolution input.
         :param out_ch: output channels.
         :param num_classes: auxiliary classifier outputs.
+        :param align_corners: resize convention (official ``True``).
         """
         super().__init__()
+        self.align_corners = align_corners
         self.conv_low = nn.Sequential(
             nn.Conv2d(low_ch, out_ch, 3, padding=2, dilation=2, bias=False),
             nn.BatchNorm2d(out_ch))
@@ -265,7 +277,7 @@ class CascadeFeatureFusion(nn.Module):
         :param x_high: (B, high_ch, H, W) high-resolution features.
         :return: (B, out_ch, H, W) fused features and (B, num_classes, H, W) auxiliary logits.
         """
-        low = self.conv_low(_resize(x_low, x_high.shape[2:]))
+        low = self.conv_low(_resize(x_low, x_high.shape[2:], self.align_corners))
         fused = F.relu(low + self.conv_high(x_high))
         return fused, self.conv_low_cls(low)
 
@@ -273,7 +285,8 @@ class CascadeFeatureFusion(nn.Module):
 class ICHead(nn.Module):
     """ICNet cascade head (keys ``cff_12``, ``cff_24``, ``conv_cls``)."""
 
-    def __init__(self, num_classes: int, sub1_ch: int, branch_ch: int, cff_ch: int) -> None:
+    def __init__(self, num_classes: int, sub1_ch: int, branch_ch: int, cff_ch: int,
+                 align_corners: bool = True) -> None:
         """
         Create the head.
 
@@ -281,10 +294,13 @@ class ICHead(nn.Module):
         :param sub1_ch: channels of the full-resolution (1/8) branch.
         :param branch_ch: channels of the projected 1/16 and 1/32 branches.
         :param cff_ch: output channels of both CFF units.
+        :param align_corners: resize convention (official ``True``).
         """
         super().__init__()
-        self.cff_12 = CascadeFeatureFusion(cff_ch, sub1_ch, cff_ch, num_classes)
-        self.cff_24 = CascadeFeatureFusion(branch_ch, branch_ch, cff_ch, num_classes)
+        self.align_corners = align_corners
+        self.cff_12 = CascadeFeatureFusion(cff_ch, sub1_ch, cff_ch, num_classes, align_corners)
+        self.cff_24 = CascadeFeatureFusion(branch_ch, branch_ch, cff_ch, num_classes,
+                                           align_corners)
         self.conv_cls = nn.Conv2d(cff_ch, num_classes, 1, bias=False)
 
     def forward(self, x_sub1: torch.Tensor, x_sub2: torch.Tensor,
@@ -296,8 +312,8 @@ class ICHead(nn.Module):
         """
         x_24, cls_24 = self.cff_24(x_sub4, x_sub2)
         x_12, cls_12 = self.cff_12(x_24, x_sub1)
-        cls_4 = self.conv_cls(_rescale(x_12, 2))
-        cls_full = _rescale(cls_4, 4)
+        cls_4 = self.conv_cls(_rescale(x_12, 2, self.align_corners))
+        cls_full = _rescale(cls_4, 4, self.align_corners)
         return cls_full, cls_4, cls_12, cls_24
 
 
@@ -318,7 +334,7 @@ class ICNet(nn.Module):
                  dilations: Sequence[int] = (2, 4), psp_width: int = 512,
                  psp_sizes: Sequence[int] = (1, 2, 3, 6),
                  sub1_widths: Sequence[int] = (32, 32, 64), branch_width: int = 256,
-                 cff_width: int = 128) -> None:
+                 cff_width: int = 128, align_corners: bool = True) -> None:
         """
         Create the network (defaults = the official Fast_Seg ICNet layout).
 
@@ -332,14 +348,17 @@ class ICNet(nn.Module):
         :param sub1_widths: channels of the three stride-2 ``conv_sub1`` convolutions.
         :param branch_width: channels of ``conv_sub2`` and ``conv_sub4``.
         :param cff_width: channels of the CFF units.
+        :param align_corners: resize convention of every resize (official ``True``; ``False``
+            for half-pixel centres, see the module docstring).
         """
         super().__init__()
+        self.align_corners = align_corners
         a, b, c = sub1_widths
         self.conv_sub1 = nn.Sequential(
             ConvBnRelu(3, a, 3, 2, 1), ConvBnRelu(a, b, 3, 2, 1), ConvBnRelu(b, c, 3, 2, 1))
         self.backbone = PSPBackbone(layers, stem_widths, base_widths, dilations, psp_width,
-                                    psp_sizes)
-        self.head = ICHead(num_classes, c, branch_width, cff_width)
+                                    psp_sizes, align_corners)
+        self.head = ICHead(num_classes, c, branch_width, cff_width, align_corners)
         self.conv_sub4 = ConvBnRelu(psp_width, branch_width, 1)
         self.conv_sub2 = ConvBnRelu(base_widths[1] * Bottleneck.expansion, branch_width, 1)
 
@@ -355,8 +374,8 @@ class ICNet(nn.Module):
         """
         x_sub1 = self.conv_sub1(x)
         bb = self.backbone
-        x_sub2 = bb.layer2(bb.layer1(bb.stem(_rescale(x, 0.5))))
-        x_sub4 = bb.head(bb.layer4(bb.layer3(_rescale(x_sub2, 0.5))))
+        x_sub2 = bb.layer2(bb.layer1(bb.stem(_rescale(x, 0.5, self.align_corners))))
+        x_sub4 = bb.head(bb.layer4(bb.layer3(_rescale(x_sub2, 0.5, self.align_corners))))
         return self.head(x_sub1, self.conv_sub2(x_sub2), self.conv_sub4(x_sub4))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -374,11 +393,20 @@ def icnet_r50(num_classes: int = 19) -> ICNet:
     return ICNet(num_classes=num_classes)
 
 
-def icnet_tiny(num_classes: int = 19) -> ICNet:
-    """Build a small ICNet with the same key names (one block per layer, few channels)."""
-    return ICNet(num_classes=num_classes, layers=(1, 1, 1, 1), stem_widths=(8, 8, 16),
-                 base_widths=(8, 8, 16, 32), psp_width=16, sub1_widths=(8, 8, 16),
-                 branch_width=16, cff_width=16)
+def icnet_tiny(num_classes: int = 19, align_corners: bool = True, width: int = 1) -> ICNet:
+    """
+    Build a small ICNet with the same key names (one block per layer, few channels).
+
+    :param num_classes: output classes.
+    :param align_corners: resize convention (``False``: half-pixel, no lattice).
+    :param width: channel multiplier (1: the shipped demo's widths).
+    :return: the network.
+    """
+    k = int(width)
+    return ICNet(num_classes=num_classes, layers=(1, 1, 1, 1), stem_widths=(8 * k, 8 * k, 16 * k),
+                 base_widths=(8 * k, 8 * k, 16 * k, 32 * k), psp_width=16 * k,
+                 sub1_widths=(8 * k, 8 * k, 16 * k), branch_width=16 * k, cff_width=16 * k,
+                 align_corners=align_corners)
 
 
 def icnet_pebal() -> ICNet:
@@ -386,6 +414,12 @@ def icnet_pebal() -> ICNet:
     return icnet_r50(num_classes=20)
 
 
-def icnet_pebal_tiny() -> ICNet:
-    """Build the tiny ICNet with 20 outputs (19 inlier classes + PEBAL abstention class)."""
-    return icnet_tiny(num_classes=20)
+def icnet_pebal_tiny(align_corners: bool = True, width: int = 1) -> ICNet:
+    """
+    Build the tiny ICNet with 20 outputs (19 inlier classes + PEBAL abstention class).
+
+    :param align_corners: resize convention (``False``: half-pixel, no lattice).
+    :param width: channel multiplier (1: the shipped demo's widths).
+    :return: the network.
+    """
+    return icnet_tiny(num_classes=20, align_corners=align_corners, width=width)

@@ -34,6 +34,7 @@ import zipfile
 
 import cv2
 import numpy as np
+from pixel_anomaly_ros.synthetic.camera import apply_camera, REALISM, sample_camera
 from pixel_anomaly_ros.synthetic.canvas import ANOMALY, LABEL_TO_TRAIN_ID
 from pixel_anomaly_ros.synthetic.scene import build_scene, render_scene
 from pixel_anomaly_ros.synthetic.textures import apply_finish
@@ -44,6 +45,8 @@ VERSION = 1
 CITIES = {'train': ('alphaville', 'betaburg', 'gammadorf'), 'val': ('deltaville',),
           'anomaly': ('omegaville',)}
 SPLIT_CODES = {'train': 0, 'val': 1, 'anomaly': 2}
+#: Extra seed word of the camera model's stream (``--realism camera``), apart from the scene's.
+CAMERA_STREAM = 7
 IMAGE_TOPIC, LABEL_TOPIC, SEMANTIC_TOPIC = ('/camera/image_raw', '/camera/anomaly_label',
                                             '/camera/semantic')
 BAG_FRAMES_PER_SCENE = 5
@@ -111,17 +114,27 @@ def render_job(job: tuple) -> tuple[dict, list]:
     """
     Render one image of a split and encode its files.
 
-    :param job: ``(split, index, count, seed, (height, width), bag_frames)``.
+    :param job: ``(split, index, count, seed, (height, width), bag_frames[, realism])``.
     :return: ``(files, frames)``: ``{relative path: bytes}`` and, for anomaly scenes with
         ``bag_frames``, a list of ``(image, anomaly_label, train_ids)`` frames in motion.
     """
-    split, index, count, seed, size, bag_frames = job
+    split, index, count, seed, size, bag_frames = job[:6]
+    realism = job[6] if len(job) > 6 else 'none'
     name = frame_id(split, index, count)
     city = name.split('_')[0]
+    look = None
+    if realism == 'camera':  # its own stream: the scene stays the default one
+        look = sample_camera(np.random.default_rng([seed, SPLIT_CODES[split], index,
+                                                    CAMERA_STREAM]), size[1])
+
+    def finish(image, spec, frame=0):
+        image = apply_finish(image, spec.finish, frame=frame)
+        return image if look is None else apply_camera(image, look, frame=frame)
+
     if split != 'anomaly':
         spec = build_scene(np.random.default_rng([seed, SPLIT_CODES[split], index]), size)
         canvas = render_scene(spec)
-        image = apply_finish(canvas.image, spec.finish)
+        image = finish(canvas.image, spec)
         base = f'cityscapes/gtFine/{split}/{city}/{name}'
         files = {f'cityscapes/leftImg8bit/{split}/{city}/{name}_leftImg8bit.png': _png(image)}
         files.update(_gt_files(base, canvas.labels, canvas.instances))
@@ -135,9 +148,9 @@ def render_job(job: tuple) -> tuple[dict, list]:
         if (canvas.labels == ANOMALY).sum() >= least:
             break
     border = max(1, int(round(2 * w / 512)))
-    image = apply_finish(canvas.image, spec.finish)
+    image = finish(canvas.image, spec)
     clean = render_scene(spec, anomalies=False)
-    clean_image = apply_finish(clean.image, spec.finish)
+    clean_image = finish(clean.image, spec)
     semantic = LABEL_TO_TRAIN_ID[canvas.labels]
     fs = f'{index:04d}_{name}'
     label = _png(anomaly_label(canvas.labels, border))
@@ -154,14 +167,18 @@ def render_job(job: tuple) -> tuple[dict, list]:
     frames = []
     for k in range(bag_frames):
         moved = canvas if k == 0 else render_scene(spec, t=k / BAG_RATE_HZ)
-        frames.append((image if k == 0 else apply_finish(moved.image, spec.finish, frame=k),
+        frames.append((image if k == 0 else finish(moved.image, spec, frame=k),
                        anomaly_label(moved.labels, border), LABEL_TO_TRAIN_ID[moved.labels]))
     return files, frames
 
 
-def _arguments(seed, train, val, anomalies, size, bag) -> dict:
-    return {'seed': int(seed), 'train': int(train), 'val': int(val),
-            'anomalies': int(anomalies), 'size': [int(size[0]), int(size[1])], 'bag': bool(bag)}
+def _arguments(seed, train, val, anomalies, size, bag, realism='none') -> dict:
+    arguments = {'seed': int(seed), 'train': int(train), 'val': int(val),
+                 'anomalies': int(anomalies), 'size': [int(size[0]), int(size[1])],
+                 'bag': bool(bag)}
+    if realism != 'none':  # absent by default: default manifests stay as they were
+        arguments['realism'] = realism
+    return arguments
 
 
 def _manifest(arguments: dict, counts: dict) -> dict:
@@ -196,10 +213,11 @@ def _write_file(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
-def _jobs(seed, train, val, anomalies, size, bag):
+def _jobs(seed, train, val, anomalies, size, bag, realism='none'):
     for split, count in (('train', train), ('val', val), ('anomaly', anomalies)):
         for index in range(count):
-            yield split, index, count, seed, tuple(size), BAG_FRAMES_PER_SCENE if bag else 0
+            yield (split, index, count, seed, tuple(size), BAG_FRAMES_PER_SCENE if bag else 0,
+                   realism)
 
 
 def _produce(tmp: Path, jobs: list, workers: int, bar, bag_writer) -> int:
@@ -230,7 +248,8 @@ def _produce(tmp: Path, jobs: list, workers: int, bar, bag_writer) -> int:
 
 def generate(out_dir: str | os.PathLike, seed: int = 0, train: int = 300, val: int = 50,
              anomalies: int = 50, size: tuple[int, int] = (256, 512), bag: bool = False,
-             progress: bool = True, workers: int | None = None, overwrite: bool = False) -> dict:
+             progress: bool = True, workers: int | None = None, overwrite: bool = False,
+             realism: str = 'none') -> dict:
     """
     Generate a synthetic street world with an anomaly validation set, atomically.
 
@@ -251,16 +270,22 @@ def generate(out_dir: str | os.PathLike, seed: int = 0, train: int = 300, val: i
     :param workers: processes rendering in parallel (the files do not depend on it); ``None``
         picks 1 for small jobs, else up to 8 and the CPU count.
     :param overwrite: replace an existing ``out_dir`` written with other arguments.
+    :param realism: ``'none'`` (default: the world as it always was) or ``'camera'``: every
+        image also passes :func:`.camera.apply_camera` (exposure, white balance, vignetting,
+        chromatic aberration, defocus or motion blur, shot noise, JPEG); scenes and labels
+        are those of ``'none'``.
     :return: ``{'out_dir', 'reused', 'counts', 'paths', 'manifest'}``.
     :raises FileExistsError: when ``out_dir`` exists, differs and ``overwrite`` is false.
-    :raises ValueError: for negative counts or a size below 32x16.
+    :raises ValueError: for negative counts, a size below 32x16 or an unknown ``realism``.
     """
+    if realism not in REALISM:
+        raise ValueError(f'unknown realism {realism!r}; choose one of {", ".join(REALISM)}')
     height, width = (int(v) for v in size)
     if min(train, val, anomalies) < 0 or height < 16 or width < 32:
         raise ValueError(f'need non-negative counts and a size of at least 32x16, got '
                          f'train={train} val={val} anomalies={anomalies} size={width}x{height}')
     out = Path(out_dir).absolute()
-    arguments = _arguments(seed, train, val, anomalies, (height, width), bag)
+    arguments = _arguments(seed, train, val, anomalies, (height, width), bag, realism)
     if out.is_dir() and not any(out.iterdir()):
         out.rmdir()  # an empty directory is as good as none
     if out.exists():
@@ -282,7 +307,7 @@ def generate(out_dir: str | os.PathLike, seed: int = 0, train: int = 300, val: i
         umask = os.umask(0o022)
         os.umask(umask)
         os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the output should not be
-        jobs = list(_jobs(seed, train, val, anomalies, (height, width), bag))
+        jobs = list(_jobs(seed, train, val, anomalies, (height, width), bag, realism))
         workers = default_workers(len(jobs)) if workers is None else max(1, int(workers))
         with tqdm(total=len(jobs), desc='synth', unit='img', disable=not progress) as bar:
             if bag:
