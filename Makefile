@@ -98,7 +98,7 @@ $(V2)/dissimilarity.done: $(V2)/dissimilarity-gt.done
 $(V2)/pebal.done: $(V2)/segmentation.done
 	$(PA) train pebal --data $(V2_WORLD) --init $(V2_LIGHT) --out $(V2_PEBAL) \
 	    --preset pebal_icnet_tiny_v2 --input-size 512x256 --crop 256x128 --batch-size 8 \
-	    --steps $(V2_PEBAL_STEPS) --lr 1e-3 --checkpoint-every $(V2_EVERY) \
+	    --steps $(V2_PEBAL_STEPS) --lr 1e-3 --block decoder --checkpoint-every $(V2_EVERY) \
 	    --work $(V2)/work/pebal $(V2_TRAIN)
 	@touch $@
 $(V2)/export.done: $(V2)/dissimilarity.done $(V2)/pebal.done

@@ -57,7 +57,7 @@ CUSTOM_THRESHOLD = 'threshold'
 YAML_KEYS = {
     '': ('format_version', 'name', 'variant', 'description', 'networks', 'input', 'num_classes',
          'score', 'ensemble', 'stages', 'provenance', 'validation', 'synthesis_size',
-         'segmentation_onnx', 'uint8_round_trips'),
+         'segmentation_onnx', 'uint8_round_trips', 'coarse_scores'),
     'networks.*': ('builder', 'args'),
     'input': ('size', 'channel_order', 'mean', 'std'),
     'score': ('lo', 'hi', 'threshold', 'operating_points', 'default_operating_point'),
@@ -129,6 +129,8 @@ class BundleSpec:
     external: Optional[ExternalSegmentation] = None
     #: SynBoost: truncate the dissimilarity inputs to 8 bits as the official code does.
     uint8_round_trips: bool = False
+    #: Entropy, distance and energy from the coarse logits, then resized (no lattice; ICNet).
+    coarse_scores: bool = False
     #: ``{name: {'threshold', 'tpr', 'fpr'}}`` written by ``calibrate``; ``threshold`` is the
     #: default one's.
     operating_points: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)
@@ -277,6 +279,8 @@ class BundleSpec:
             doc['segmentation_onnx'] = self.external.to_yaml_dict()
         if self.uint8_round_trips:
             doc['uint8_round_trips'] = True
+        if self.coarse_scores:
+            doc['coarse_scores'] = True
         return doc
 
     def _operating_points_yaml(self) -> dict:
@@ -327,6 +331,7 @@ class BundleSpec:
                 external=ExternalSegmentation.from_yaml_dict(doc['segmentation_onnx'])
                 if doc.get('segmentation_onnx') is not None else None,
                 uint8_round_trips=bool(doc.get('uint8_round_trips', False)),
+                coarse_scores=bool(doc.get('coarse_scores', False)),
                 operating_points={str(k): {'threshold': float(v['threshold']),
                                            'tpr': _rate(v.get('tpr')), 'fpr': _rate(v.get('fpr'))}
                                   for k, v in (score.get('operating_points') or {}).items()},

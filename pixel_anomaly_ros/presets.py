@@ -58,6 +58,7 @@ def _light_tiny_v2() -> BundleSpec:
     spec.networks['segmentation'] = NetworkSpec('icnet_tiny',
                                                 {'align_corners': False, 'width': 2})
     spec.networks['dissimilarity'] = NetworkSpec('dissim_prior_tiny', {'upsampling': 'resize'})
+    spec.coarse_scores = True
     return spec
 
 
@@ -66,6 +67,7 @@ def _pebal_icnet_tiny_v2() -> BundleSpec:
     spec = _pebal('pebal_icnet_tiny_v2', tiny=True, icnet=True)
     spec.networks['segmentation'] = NetworkSpec('icnet_pebal_tiny',
                                                 {'align_corners': False, 'width': 2})
+    spec.coarse_scores = True
     return spec
 
 
@@ -76,7 +78,8 @@ PRESETS = {
     'pebal_tiny': lambda: _pebal('pebal_wrn38_tiny', tiny=True, icnet=False),
     'pebal_icnet': lambda: _pebal('pebal_icnet', tiny=False, icnet=True),
     'pebal_icnet_tiny': lambda: _pebal('pebal_icnet_tiny', tiny=True, icnet=True),
-    # issue 15: half-pixel resizes, resize-convolution decoder, 2x wider ICNet
+    # issue 15: half-pixel resizes, scores from the coarse logits, resize-convolution
+    # decoder, 2x wider ICNet
     'light_tiny_v2': _light_tiny_v2,
     'pebal_icnet_tiny_v2': _pebal_icnet_tiny_v2,
 }

@@ -9,7 +9,8 @@ from conftest import make_random_bundle
 import numpy as np
 from PIL import Image
 from pixel_anomaly_ros.cli import main
-from pixel_anomaly_ros.demo import check_targets, DemoRun, run_demo
+from pixel_anomaly_ros.demo import run_demo
+from pixel_anomaly_ros.demo_report import check_targets, DemoRun, quality_targets
 from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
 import pytest
 
@@ -57,7 +58,15 @@ def test_demo_reports_both_bundles_offline_and_through_the_live_node(
         assert live['replay']['frames_answered'] >= 1
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['info']['live_node'] is True
-    assert len(summary['targets']) == 4
+    # the demo's four targets, then per bundle AP, FPR95, mask FPR, periodicity and mIoU
+    assert len(summary['targets']) == 4 + 2 * 5
+    assert sum('no periodic artefact' in t['target'] for t in summary['targets']) == 2
+    assert '## Segmentation and periodic artefacts' in text
+    for name in (m for m in rows if not m.startswith('baseline')):
+        entry = summary['methods'][name]['bundle']
+        assert set(entry['operating_point']) == {'name', 'threshold', 'tpr', 'fpr'}
+        assert entry['periodicity']['ratio'] > 0 and 4 <= entry['periodicity']['period'] <= 32
+        assert 0 <= entry['segmentation']['miou'] <= 1
     assert 'FPR95 below every baseline listed (8)' in text
     assert '## Through the live node' in text and 'end-to-end p50 ms' in text
     assert '## Masks (default operating point)' in text and 'is the strictest' in text
@@ -132,3 +141,20 @@ def test_fpr95_target_compares_with_every_baseline_listed():
     for target in fpr_targets:
         assert 'every baseline listed (4)' in target['target']
         assert '(max logit of demo_pebal) 20.00 %' in target['measured']
+
+
+@pytest.mark.parametrize('ap, fpr95, mask_fpr, ratio, miou, met', [
+    (0.45, 0.15, 0.03, 2.0, 0.65, [True] * 5),
+    (0.39, 0.21, 0.06, 3.5, 0.59, [False] * 5),
+])
+def test_quality_targets_of_a_convincing_default(ap, fpr95, mask_fpr, ratio, miou, met):
+    from pixel_anomaly_ros.evaluation.periodicity import Periodicity
+    run = _run('pebal', 'demo_pebal', {'bundle': _metrics(ap, fpr95)})
+    run.offline.operating_point = {'name': 'best_f1', 'threshold': 0.5, 'tpr': 0.3,
+                                   'fpr': mask_fpr}
+    run.offline.semantic = SimpleNamespace(miou=miou, pixel_accuracy=0.9)
+    run.periodicity = Periodicity(ratio, 8.0, (0.0, 0.125))
+    targets = quality_targets([run])
+    assert [t['met'] for t in targets] == met
+    assert [t['target'].split(': ', 1)[1].split()[0] for t in targets] == [
+        'AP', 'FPR95', 'the', 'no', 'segmentation']

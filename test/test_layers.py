@@ -31,7 +31,7 @@ FLOORS = (
     ('export', 'evaluation', 'synthetic', 'training', 'bench', 'convert', 'convert_onnx',
      'inference'),
     ('ros',),
-    ('demo',),
+    ('demo', 'demo_report'),
     ('cli',),
 )
 #: Import roots that only ros/ may use.

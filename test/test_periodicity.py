@@ -3,7 +3,8 @@
 """Tests for the periodic-artefact measurement of score maps (issue 15)."""
 
 import numpy as np
-from pixel_anomaly_ros.evaluation.periodicity import MAX_RATIO, mean_map, spectrum_periodicity
+from pixel_anomaly_ros.evaluation.periodicity import (MAX_RATIO, mean_map, MeanMap,
+                                                      spectrum_periodicity)
 import pytest
 
 
@@ -81,3 +82,16 @@ def test_nan_pixels_count_as_the_mean():
     m = mean_map(_frames(0.0, count=2))
     m[10:20, 30:40] = np.nan
     assert np.isfinite(spectrum_periodicity(m).ratio)
+
+
+def test_running_mean_map_equals_the_mean_of_the_frames():
+    frames = _frames(0.05, count=4)
+    running = MeanMap()
+    for frame in frames:
+        running.add(frame)
+    np.testing.assert_allclose(running.total / running.count, mean_map(frames))
+    assert running.periodicity() == spectrum_periodicity(mean_map(frames))
+    with pytest.raises(ValueError, match='differ in size'):
+        running.add(np.zeros((8, 8)))
+    with pytest.raises(ValueError, match='no score map'):
+        MeanMap().periodicity()

@@ -194,3 +194,20 @@ def test_cli_help_and_parsing(capsys):
     args = parser.parse_args(['train', 'pebal', '--data', 'd', '--out', 'o',
                               '--input-size', '512x256'])
     assert args.input_size == (256, 512)
+
+
+def test_pebal_fine_tunes_the_decoder_block_or_the_classifier_alone():
+    from pixel_anomaly_ros.networks import create_network
+    icnet = create_network('icnet_pebal_tiny')
+    assert trainers.final_block(icnet) is icnet.head  # cascade fusions + classifier
+    assert trainers.final_block(icnet, 'classifier') is icnet.head.conv_cls
+    wide = create_network('pebal_wrn38_tiny')
+    official = dict(wide.named_modules())
+    final = official.get('branch1.final', official.get('final'))
+    assert trainers.final_block(wide) is final  # PEBAL's own choice: the whole final block
+    assert trainers.final_block(wide, 'classifier') is final[6]
+    with pytest.raises(ValueError, match='unknown block'):
+        trainers.final_block(icnet, 'backbone')
+    args = build_parser().parse_args(['train', 'pebal', '--data', 'd', '--out', 'o',
+                                      '--block', 'classifier'])
+    assert args.block == 'classifier'

@@ -82,6 +82,11 @@ def add_parser(subparsers) -> None:
         if name == 'pebal':
             p.add_argument('--mix-prob', type=float, default=0.5,
                            help='probability of an AnomalyMix object per image')
+            p.add_argument('--block', choices=('decoder', 'classifier'), default='decoder',
+                           help="block to fine-tune: the network's final decoder block "
+                                "(PEBAL's choice: DeepWV3+'s final block, ICNet's cascade "
+                                'fusion head) or its last 1x1 classifier alone (default '
+                                'decoder)')
         p.set_defaults(func=run)
 
 
@@ -94,7 +99,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from pixel_anomaly_ros.training import trainers
     from pixel_anomaly_ros.training.loop import TrainConfig
-    extra = {k: getattr(args, k) for k in ('optimizer', 'void', 'semantic', 'mix_prob')
+    extra = {k: getattr(args, k) for k in ('optimizer', 'void', 'semantic', 'mix_prob', 'block')
              if hasattr(args, k)}
     cfg = TrainConfig(data=args.data, out=args.out, preset=args.preset,
                       input_size=args.input_size, steps=args.steps,

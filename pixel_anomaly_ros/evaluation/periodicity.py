@@ -24,7 +24,7 @@ scenes exceeds the band's median 10-300x at 32 px without any lattice. Issue 15'
 ratio below :data:`MAX_RATIO` at 4-32 px.
 """
 
-from typing import Iterable, NamedTuple, Union
+from typing import Iterable, NamedTuple, Optional, Union
 
 import numpy as np
 from scipy import ndimage
@@ -75,6 +75,43 @@ def mean_map(maps: Union[np.ndarray, Iterable[np.ndarray]]) -> np.ndarray:
     if count == 0:
         raise ValueError('no score map to average')
     return total / count
+
+
+class MeanMap:
+    """Running mean of score maps of one size, fed frame by frame (no map is kept)."""
+
+    def __init__(self):
+        """Start with no map."""
+        self.total: Optional[np.ndarray] = None
+        self.count = 0
+
+    def add(self, score_map: np.ndarray) -> None:
+        """
+        Add one map.
+
+        :param score_map: (H, W) map; NaNs count as 0.
+        :raises ValueError: if its size differs from the first map's.
+        """
+        m = np.nan_to_num(np.asarray(score_map, dtype=np.float64))
+        if self.total is None:
+            self.total = np.zeros_like(m)
+        elif m.shape != self.total.shape:
+            raise ValueError(f'score maps differ in size: {m.shape} vs {self.total.shape}')
+        self.total += m
+        self.count += 1
+
+    def periodicity(self, min_period: float = 4.0, max_period: float = 32.0) -> Periodicity:
+        """
+        Measure the mean map with :func:`spectrum_periodicity`.
+
+        :param min_period: shortest period of the band in pixels.
+        :param max_period: longest period of the band in pixels.
+        :return: the strongest periodic component.
+        :raises ValueError: if no map was added.
+        """
+        if self.total is None:
+            raise ValueError('no score map to average')
+        return spectrum_periodicity(self.total / self.count, min_period, max_period)
 
 
 def _radial_median(power: np.ndarray, radius: np.ndarray, rings: float) -> np.ndarray:

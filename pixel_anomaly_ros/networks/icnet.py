@@ -310,11 +310,21 @@ class ICHead(nn.Module):
 
         :return: logits at full, 1/4, 1/8 and ~1/16 resolution (official order).
         """
-        x_24, cls_24 = self.cff_24(x_sub4, x_sub2)
-        x_12, cls_12 = self.cff_12(x_24, x_sub1)
+        x_12, cls_12, cls_24 = self.fuse(x_sub1, x_sub2, x_sub4)
         cls_4 = self.conv_cls(_rescale(x_12, 2, self.align_corners))
         cls_full = _rescale(cls_4, 4, self.align_corners)
         return cls_full, cls_4, cls_12, cls_24
+
+    def fuse(self, x_sub1: torch.Tensor, x_sub2: torch.Tensor,
+             x_sub4: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """
+        Run the two cascade fusions.
+
+        :return: fused 1/8 features, auxiliary logits at 1/8 and ~1/16.
+        """
+        x_24, cls_24 = self.cff_24(x_sub4, x_sub2)
+        x_12, cls_12 = self.cff_12(x_24, x_sub1)
+        return x_12, cls_12, cls_24
 
 
 class ICNet(nn.Module):
@@ -362,6 +372,14 @@ class ICNet(nn.Module):
         self.conv_sub4 = ConvBnRelu(psp_width, branch_width, 1)
         self.conv_sub2 = ConvBnRelu(base_widths[1] * Bottleneck.expansion, branch_width, 1)
 
+    def _branches(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Return the 1/8, projected 1/16 and projected 1/32 branch features."""
+        x_sub1 = self.conv_sub1(x)
+        bb = self.backbone
+        x_sub2 = bb.layer2(bb.layer1(bb.stem(_rescale(x, 0.5, self.align_corners))))
+        x_sub4 = bb.head(bb.layer4(bb.layer3(_rescale(x_sub2, 0.5, self.align_corners))))
+        return x_sub1, self.conv_sub2(x_sub2), self.conv_sub4(x_sub4)
+
     def forward_pyramid(
             self, x: torch.Tensor
     ) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -372,11 +390,26 @@ class ICNet(nn.Module):
         :return: logits at full resolution, 1/4, 1/8 and ~1/16 (the stride-16 branch, whose size
             follows the ceil-mode max-pool), each (B, num_classes, h, w).
         """
-        x_sub1 = self.conv_sub1(x)
-        bb = self.backbone
-        x_sub2 = bb.layer2(bb.layer1(bb.stem(_rescale(x, 0.5, self.align_corners))))
-        x_sub4 = bb.head(bb.layer4(bb.layer3(_rescale(x_sub2, 0.5, self.align_corners))))
-        return self.head(x_sub1, self.conv_sub2(x_sub2), self.conv_sub4(x_sub4))
+        return self.head(*self._branches(x))
+
+    def forward_coarse(self, x: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Return the full-resolution logits and the 1/8-resolution logits they come from.
+
+        The classifier is a 1x1 convolution on the fused 1/8 features, which the head resizes
+        x2 before it and the logits x4 after it: the full logits are a bilinear resize of the
+        1/8 logits. A nonlinear map of resized logits (entropy, energy) varies with the
+        position inside each resize cell, the same on every frame: a lattice. Taken on the
+        1/8 logits and then resized, it has none (stage graphs with ``coarse_scores``).
+
+        :param x: (B, 3, H, W) normalised image.
+        :return: (B, num_classes, H, W) and (B, num_classes, H/8, W/8) logits.
+        """
+        head = self.head
+        x_12 = head.fuse(*self._branches(x))[0]
+        full = _rescale(head.conv_cls(_rescale(x_12, 2, self.align_corners)), 4,
+                        self.align_corners)
+        return full, head.conv_cls(x_12)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """

@@ -87,11 +87,46 @@ def baseline_scores(logits: torch.Tensor, num_classes: int) -> Tuple[torch.Tenso
             scoring.free_energy(logits, num_classes))
 
 
+class CoarseLogits:
+    """
+    Scores from the logits before their final up-sampling (bundles with ``coarse_scores``).
+
+    Entropy, softmax distance and energy are nonlinear: taken on bilinearly up-sampled logits
+    they vary with the position inside each up-sampling cell, the same on every frame, and the
+    mean score shows a lattice. Taken on the coarse logits and then resized bilinearly (with
+    the network's own resize convention) they have none.
+    """
+
+    def __init__(self, network: nn.Module):
+        """
+        Check the network can give its coarse logits.
+
+        :param network: a network with ``forward_coarse(x) -> (full, coarse)`` (ICNet).
+        :raises BundleError: if it has none.
+        """
+        if not callable(getattr(network, 'forward_coarse', None)):
+            raise BundleError(f'coarse_scores: {type(network).__name__} does not expose the '
+                              'logits before its final up-sampling (forward_coarse); remove '
+                              '"coarse_scores" from bundle.yaml')
+        self.align_corners = bool(getattr(network, 'align_corners', False))
+
+    def resize(self, *maps: torch.Tensor, size: Tuple[int, int]) -> Tuple[torch.Tensor, ...]:
+        """
+        Resize coarse maps to the full logits' size.
+
+        :param maps: (B, 1, h, w) maps.
+        :param size: (H, W).
+        :return: the maps at (H, W).
+        """
+        return tuple(F.interpolate(m, size=tuple(size), mode='bilinear',
+                                   align_corners=self.align_corners) for m in maps)
+
+
 class SegmentationGraph(nn.Module):
     """SynBoost Light stage 1: image -> train ids, entropy and softmax-distance maps."""
 
     def __init__(self, network: nn.Module, normaliser: InputNormaliser, num_classes: int = 19,
-                 baselines: bool = False):
+                 baselines: bool = False, coarse_scores: bool = False):
         """
         Wrap a segmentation network.
 
@@ -100,12 +135,15 @@ class SegmentationGraph(nn.Module):
         :param num_classes: number of inlier classes.
         :param baselines: evaluation only: also return the :func:`baseline_scores` (never set
             for export).
+        :param coarse_scores: take entropy and distance on the network's coarse logits and
+            resize them (:class:`CoarseLogits`); the train ids stay those of the full logits.
         """
         super().__init__()
         self.network = network
         self.normaliser = normaliser
         self.num_classes = num_classes
         self.baselines = baselines
+        self.coarse = CoarseLogits(network) if coarse_scores else None
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """
@@ -115,8 +153,15 @@ class SegmentationGraph(nn.Module):
         :return: train_ids (1, 1, H, W) uint8, entropy and distance (1, 1, H, W) in [0, 1];
             with ``baselines``, then the four baseline maps (1, 1, H, W).
         """
-        logits = self.network(self.normaliser(image))[:, :self.num_classes]
-        winner, entropy, distance = scoring.uncertainty_maps(logits)
+        x = self.normaliser(image)
+        if self.coarse is None:
+            logits = self.network(x)[:, :self.num_classes]
+            winner, entropy, distance = scoring.uncertainty_maps(logits)
+        else:
+            logits, coarse = (t[:, :self.num_classes] for t in self.network.forward_coarse(x))
+            _, entropy, distance = scoring.uncertainty_maps(coarse)
+            entropy, distance = self.coarse.resize(entropy, distance, size=logits.shape[-2:])
+            winner = logits.argmax(dim=1, keepdim=True)
         if self.baselines:
             return (scoring.ids_as_uint8(winner), entropy, distance,
                     *baseline_scores(logits, self.num_classes))
@@ -225,7 +270,8 @@ class EnergyGraph(nn.Module):
     """PEBAL, one graph: image -> Gaussian-smoothed free energy and train ids."""
 
     def __init__(self, network: nn.Module, normaliser: InputNormaliser, num_classes: int = 19,
-                 blur_size: int = 7, blur_sigma: float = 1.0, baselines: bool = False):
+                 blur_size: int = 7, blur_sigma: float = 1.0, baselines: bool = False,
+                 coarse_scores: bool = False):
         """
         Wrap a segmentation network with (optionally) an abstention output.
 
@@ -236,12 +282,15 @@ class EnergyGraph(nn.Module):
         :param blur_sigma: Gaussian sigma (official 1).
         :param baselines: evaluation only: also return the :func:`baseline_scores` of the
             inlier logits (never set for export).
+        :param coarse_scores: take the energy on the network's coarse logits and resize it
+            before the blur (:class:`CoarseLogits`).
         """
         super().__init__()
         self.network = network
         self.normaliser = normaliser
         self.num_classes = num_classes
         self.baselines = baselines
+        self.coarse = CoarseLogits(network) if coarse_scores else None
         self.register_buffer('kernel', scoring.gaussian_kernel(blur_size, blur_sigma))
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -252,9 +301,15 @@ class EnergyGraph(nn.Module):
         :return: energy score (1, 1, H, W) (higher = more anomalous), train ids (1, 1, H, W);
             with ``baselines``, then the four baseline maps (1, 1, H, W).
         """
-        logits = self.network(self.normaliser(image))
-        energy = scoring.gaussian_blur(scoring.free_energy(logits, self.num_classes),
-                                       self.kernel)
+        x = self.normaliser(image)
+        if self.coarse is None:
+            logits = self.network(x)
+            energy = scoring.free_energy(logits, self.num_classes)
+        else:
+            logits, coarse = self.network.forward_coarse(x)
+            energy, = self.coarse.resize(scoring.free_energy(coarse, self.num_classes),
+                                         size=logits.shape[-2:])
+        energy = scoring.gaussian_blur(energy, self.kernel)
         if self.baselines:
             return (energy, scoring.train_ids(logits, self.num_classes),
                     *baseline_scores(logits, self.num_classes))
@@ -303,11 +358,12 @@ def build_stage_graphs(spec: BundleSpec, networks: Dict[str, nn.Module],
     graphs = {}
     if spec.variant == 'pebal':
         graphs['energy'] = EnergyGraph(networks['segmentation'], normaliser, spec.num_classes,
-                                       baselines=baselines)
+                                       baselines=baselines, coarse_scores=spec.coarse_scores)
     elif spec.variant == 'synboost_light':
         if spec.external is None:  # else the segmentation stage is the user's ONNX model
-            graphs['segmentation'] = SegmentationGraph(networks['segmentation'], normaliser,
-                                                       spec.num_classes, baselines=baselines)
+            graphs['segmentation'] = SegmentationGraph(
+                networks['segmentation'], normaliser, spec.num_classes, baselines=baselines,
+                coarse_scores=spec.coarse_scores)
         graphs['synthesis'] = SynthesisGraph(networks['synthesis'], spec.synthesis_size)
         graphs['dissimilarity'] = DissimilarityGraph(
             networks['dissimilarity'], networks['perceptual'], spec.synthesis_size,

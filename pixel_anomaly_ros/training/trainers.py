@@ -17,7 +17,7 @@ from pixel_anomaly_ros.bundle import load_bundle
 from pixel_anomaly_ros.bundle_writer import check_bundle_target
 from pixel_anomaly_ros.networks.spade import label_map_to_spade_input
 from pixel_anomaly_ros.stages.graphs import (imagenet_normaliser, InputNormaliser,
-                                             resize_nearest_exact)
+                                             resize_nearest_exact, SegmentationGraph)
 from pixel_anomaly_ros.training import losses
 from pixel_anomaly_ros.training.data import (anomaly_mix, CityscapesTrainSet, sample_batch,
                                              synboost_corrupt, to_tensors)
@@ -160,8 +160,10 @@ class _DissimilarityInputs:
     """Frozen segmentation + synthesis + perceptual networks producing the dissimilarity input."""
 
     def __init__(self, spec, networks: Dict[str, nn.Module]):
-        self.norm = _normaliser(spec)
-        self.seg = networks['segmentation'].eval().requires_grad_(False)
+        # The segmentation stage exactly as the pipeline runs it (entropy, distance, ids).
+        self.seg = SegmentationGraph(networks['segmentation'].eval().requires_grad_(False),
+                                     _normaliser(spec), spec.num_classes,
+                                     coarse_scores=spec.coarse_scores)
         self.gen = networks['synthesis'].eval().requires_grad_(False)
         self.vgg = networks['perceptual'].eval().requires_grad_(False)
         self.num_classes = spec.num_classes
@@ -170,11 +172,10 @@ class _DissimilarityInputs:
     @torch.no_grad()
     def __call__(self, image: torch.Tensor, label_ids: torch.Tensor, train_ids: torch.Tensor,
                  swapped: Optional[torch.Tensor] = None) -> tuple:
-        logits = self.seg(self.norm(image))[:, :self.num_classes]
-        _, entropy, distance = scoring.uncertainty_maps(logits)
+        ids, entropy, distance = self.seg(image)
         if swapped is not None:
             # Predicted semantics, as at run time, with the swapped instances pasted in.
-            predicted = logits.argmax(1)
+            predicted = ids.squeeze(1).long()
             label_ids = torch.where(swapped, label_ids, scoring.train_ids_to_label_ids(
                 predicted.unsqueeze(1)).squeeze(1))
             train_ids = torch.where(swapped, train_ids, predicted)
@@ -253,19 +254,33 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     return summary
 
 
-def final_block(network: nn.Module) -> nn.Module:
-    """
-    Return the final classification block PEBAL fine-tunes.
+#: The blocks ``train pebal --block`` can fine-tune.
+PEBAL_BLOCKS = ('decoder', 'classifier')
 
-    :param network: an ICNet (``head.conv_cls``) or DeepWV3+ (``final`` / ``branch1.final``).
-    :return: the module.
-    :raises ValueError: if the network has none of them.
+
+def final_block(network: nn.Module, block: str = 'decoder') -> nn.Module:
     """
+    Return the final block PEBAL fine-tunes.
+
+    PEBAL fine-tunes DeepWV3+'s ``final`` block: two 3x3 convolutions with BatchNorm over the
+    fused ASPP and skip features, then the 1x1 classifier. ICNet's counterpart is its
+    ``head``: the cascade feature fusions of the three branches and the 1x1 ``conv_cls``.
+
+    :param network: an ICNet (``head``) or DeepWV3+ (``final`` / ``branch1.final``).
+    :param block: ``'decoder'`` (the block above) or ``'classifier'`` (its last 1x1
+        convolution alone).
+    :return: the module.
+    :raises ValueError: if the network has no such block or ``block`` is unknown.
+    """
+    if block not in PEBAL_BLOCKS:
+        raise ValueError(f'unknown block {block!r}; choose one of {", ".join(PEBAL_BLOCKS)}')
     modules = dict(network.named_modules())
-    for name in ('head.conv_cls', 'branch1.final', 'final'):
+    names = {'decoder': ('branch1.final', 'final', 'head'),
+             'classifier': ('head.conv_cls', 'branch1.final.6', 'final.6')}[block]
+    for name in names:
         if name in modules:
             return modules[name]
-    raise ValueError(f'no final classifier block in {type(network).__name__}')
+    raise ValueError(f'no final {block} block in {type(network).__name__}')
 
 
 def transfer_weights(target: nn.Module, source: Dict[str, torch.Tensor],
@@ -330,7 +345,7 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
                              torch.Generator().manual_seed(cfg.seed))
     net = networks['segmentation'].train()
     net.requires_grad_(False)
-    head = final_block(net).requires_grad_(True)
+    head = final_block(net, str(cfg.extra.get('block', 'decoder'))).requires_grad_(True)
     norm = _normaliser(spec)
     data = _dataset(cfg)
     mix_prob = float(cfg.extra.get('mix_prob', 0.5))
