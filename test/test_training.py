@@ -206,6 +206,7 @@ def test_pebal_fine_tunes_the_decoder_block_or_the_classifier_alone():
     final = official.get('branch1.final', official.get('final'))
     assert trainers.final_block(wide) is final  # PEBAL's own choice: the whole final block
     assert trainers.final_block(wide, 'classifier') is final[6]
+    assert trainers.final_block(icnet, 'all') is icnet
     with pytest.raises(ValueError, match='unknown block'):
         trainers.final_block(icnet, 'backbone')
     args = build_parser().parse_args(['train', 'pebal', '--data', 'd', '--out', 'o',

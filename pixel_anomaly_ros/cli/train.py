@@ -82,11 +82,12 @@ def add_parser(subparsers) -> None:
         if name == 'pebal':
             p.add_argument('--mix-prob', type=float, default=0.5,
                            help='probability of an AnomalyMix object per image')
-            p.add_argument('--block', choices=('decoder', 'classifier'), default='decoder',
-                           help="block to fine-tune: the network's final decoder block "
+            p.add_argument('--block', choices=('decoder', 'classifier', 'all'),
+                           default='decoder',
+                           help="part to fine-tune: the network's final decoder block "
                                 "(PEBAL's choice: DeepWV3+'s final block, ICNet's cascade "
-                                'fusion head) or its last 1x1 classifier alone (default '
-                                'decoder)')
+                                'fusion head), its last 1x1 classifier alone, or all of it '
+                                '(default decoder)')
         p.set_defaults(func=run)
 
 

@@ -255,7 +255,7 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
 
 
 #: The blocks ``train pebal --block`` can fine-tune.
-PEBAL_BLOCKS = ('decoder', 'classifier')
+PEBAL_BLOCKS = ('decoder', 'classifier', 'all')
 
 
 def final_block(network: nn.Module, block: str = 'decoder') -> nn.Module:
@@ -267,13 +267,15 @@ def final_block(network: nn.Module, block: str = 'decoder') -> nn.Module:
     ``head``: the cascade feature fusions of the three branches and the 1x1 ``conv_cls``.
 
     :param network: an ICNet (``head``) or DeepWV3+ (``final`` / ``branch1.final``).
-    :param block: ``'decoder'`` (the block above) or ``'classifier'`` (its last 1x1
-        convolution alone).
+    :param block: ``'decoder'`` (the block above), ``'classifier'`` (its last 1x1
+        convolution alone) or ``'all'`` (the whole network).
     :return: the module.
     :raises ValueError: if the network has no such block or ``block`` is unknown.
     """
     if block not in PEBAL_BLOCKS:
         raise ValueError(f'unknown block {block!r}; choose one of {", ".join(PEBAL_BLOCKS)}')
+    if block == 'all':
+        return network
     modules = dict(network.named_modules())
     names = {'decoder': ('branch1.final', 'final', 'head'),
              'classifier': ('head.conv_cls', 'branch1.final.6', 'final.6')}[block]
