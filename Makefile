@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PA := $(VENV)/bin/pixel-anomaly
 TEST_ENV := ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST PYTHONUNBUFFERED=1
 
-.PHONY: env test demo demo-bundles demo-bundles-v2 demo-bundles-v2-install lint bench bench-onnxruntime gpu-check soak clean-env
+.PHONY: env test demo demo-bundles lint bench bench-onnxruntime gpu-check soak clean-env
 
 env: $(STAMP)
 
@@ -26,36 +26,15 @@ test: $(STAMP)
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(PA) demo --out out/demo
 
-# How models/demo_light and models/demo_pebal were made (about 75 min on 2 CPU cores); each
-# command line and seed is also recorded in the bundle's bundle.yaml.
-DEMO_WORLD := data/world
-demo-bundles: $(STAMP)
-	$(PA) synth --out $(DEMO_WORLD) --seed 0 --train 600 --val 60 --anomalies 60
-	$(PA) train segmentation --data $(DEMO_WORLD) --out models/demo_light --preset light_tiny \
-	    --input-size 512x256 --crop 256x128 --batch-size 8 --optimizer adam --steps 3000 \
-	    --seed 0 --checkpoint-every 250
-	$(PA) train synthesis --data $(DEMO_WORLD) --out models/demo_light --crop 512x256 \
-	    --batch-size 4 --steps 1200 --seed 0 --checkpoint-every 200
-	$(PA) train dissimilarity --data $(DEMO_WORLD) --out models/demo_light --crop 512x256 \
-	    --batch-size 4 --steps 1200 --seed 0 --checkpoint-every 200
-	$(PA) train dissimilarity --data $(DEMO_WORLD) --out models/demo_light --crop 512x256 \
-	    --batch-size 4 --steps 2500 --semantic predicted --seed 0 --checkpoint-every 250
-	$(PA) train pebal --data $(DEMO_WORLD) --init models/demo_light --out models/demo_pebal \
-	    --input-size 512x256 --crop 256x128 --batch-size 8 --steps 1500 --lr 1e-3 --seed 0 \
-	    --checkpoint-every 250
-	$(PA) calibrate --bundle models/demo_light --data $(DEMO_WORLD)
-	$(PA) calibrate --bundle models/demo_pebal --data $(DEMO_WORLD)
-	$(PA) export --bundle models/demo_light
-	$(PA) export --bundle models/demo_pebal
-
-# Proposed successor of demo-bundles (issue 15), not yet run in full: lattice-free networks
-# (presets light_tiny_v2 / pebal_icnet_tiny_v2: half-pixel resizes in a 2x wider ICNet, a
-# resize-convolution dissimilarity decoder), a larger world with a camera model, longer training.
-# Resumable: every step is a file target under $(V2) touched only when its command succeeded, so
-# `make demo-bundles-v2` after an interruption skips the finished steps, and the interrupted
-# trainer continues from its last checkpoint (--resume, one --work directory per step). synth
-# and calibrate/export are atomic and re-run whole. Estimated 2.2 h on 2 free cores (models/
-# README.md, "Issue 15"). `make demo-bundles-v2-install` then copies the two bundles to models/.
+# How models/demo_light and models/demo_pebal are made (issue 15; about 90 min on 2 CPU
+# cores): a camera-like synthetic world, lattice-free networks (presets light_tiny_v2 and
+# pebal_icnet_tiny_v2: a 2x wider ICNet with half-pixel resizes whose scores come from its 1/8
+# logits, a resize-convolution dissimilarity decoder); PEBAL fine-tunes the whole ICNet.
+# Built in $(V2), then copied to models/; each command line and seed is also recorded in the
+# bundle's bundle.yaml. Resumable: every step is a file target under $(V2) touched only when its
+# command succeeded, so `make demo-bundles` after an interruption skips the finished steps, and
+# the interrupted trainer continues from its last checkpoint (--resume, one --work directory per
+# step). synth and calibrate/export are atomic and re-run whole.
 V2 := build/demo-v2
 V2_WORLD := data/world-v2
 V2_LIGHT := $(V2)/demo_light
@@ -66,12 +45,16 @@ V2_SEG_STEPS := 5000
 V2_SYN_STEPS := 1200
 V2_DIS_STEPS := 1000
 V2_DIS_PRED_STEPS := 2500
-V2_PEBAL_STEPS := 1500
+V2_PEBAL_STEPS := 600
 V2_EVERY := 100
-demo-bundles-v2: $(V2)/export.done
+demo-bundles: $(V2)/export.done
 	@du -sh $(V2_LIGHT) $(V2_PEBAL)
 	@for b in $(V2_LIGHT) $(V2_PEBAL); do test $$(du -sm $$b | cut -f1) -le 25 || \
 	    { echo "$$b is over 25 MB"; exit 1; }; done
+	rm -rf models/demo_light.new models/demo_pebal.new
+	cp -r $(V2_LIGHT) models/demo_light.new && cp -r $(V2_PEBAL) models/demo_pebal.new
+	rm -rf models/demo_light models/demo_pebal
+	mv models/demo_light.new models/demo_light && mv models/demo_pebal.new models/demo_pebal
 $(V2)/world.done: | $(STAMP)
 	$(PA) synth --out $(V2_WORLD) --seed 0 $(V2_SYNTH) --realism camera --quiet
 	@mkdir -p $(V2) && touch $@
@@ -98,7 +81,7 @@ $(V2)/dissimilarity.done: $(V2)/dissimilarity-gt.done
 $(V2)/pebal.done: $(V2)/segmentation.done
 	$(PA) train pebal --data $(V2_WORLD) --init $(V2_LIGHT) --out $(V2_PEBAL) \
 	    --preset pebal_icnet_tiny_v2 --input-size 512x256 --crop 256x128 --batch-size 8 \
-	    --steps $(V2_PEBAL_STEPS) --lr 1e-3 --block decoder --checkpoint-every $(V2_EVERY) \
+	    --steps $(V2_PEBAL_STEPS) --lr 1e-3 --block all --checkpoint-every $(V2_EVERY) \
 	    --work $(V2)/work/pebal $(V2_TRAIN)
 	@touch $@
 $(V2)/export.done: $(V2)/dissimilarity.done $(V2)/pebal.done
@@ -107,11 +90,6 @@ $(V2)/export.done: $(V2)/dissimilarity.done $(V2)/pebal.done
 	$(PA) export --bundle $(V2_LIGHT)
 	$(PA) export --bundle $(V2_PEBAL)
 	@touch $@
-demo-bundles-v2-install: demo-bundles-v2
-	rm -rf models/demo_light.v2-new models/demo_pebal.v2-new
-	cp -r $(V2_LIGHT) models/demo_light.v2-new && cp -r $(V2_PEBAL) models/demo_pebal.v2-new
-	rm -rf models/demo_light models/demo_pebal
-	mv models/demo_light.v2-new models/demo_light && mv models/demo_pebal.v2-new models/demo_pebal
 
 lint: $(STAMP)
 	$(PY) -m pytest test -m linter

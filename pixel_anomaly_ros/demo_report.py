@@ -232,10 +232,11 @@ def render_report(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
                   f'{m.positives:,} anomalous and {m.negatives:,} inlier pixels; offline '
                   'pipeline at the bundle input size, scores compared at label resolution. '
                   'The baselines come from the same segmentation pass as the bundle above them; '
-                  "demo_pebal's network is demo_light's ICNet with its final block fine-tuned, "
-                  "so demo_light's energy baseline is the un-fine-tuned energy. How each bundle "
-                  'was trained is in its bundle.yaml (`provenance.training`); models/README.md '
-                  'describes the demo bundles and what favours which.',
+                  "demo_pebal's network is demo_light's ICNet fine-tuned with PEBAL's losses on "
+                  "AnomalyMix images, so demo_light's energy baseline is the un-fine-tuned "
+                  'energy. How each bundle was trained is in its bundle.yaml '
+                  '(`provenance.training`); models/README.md describes the demo bundles and '
+                  'what favours which.',
                   '', metrics_paragraph(m.positives, m.negatives)]
     lines += ['', '## Targets', '']
     if targets:

@@ -18,11 +18,6 @@ from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.synthetic.writer import generate
 import pytest
 
-#: Bundles that still carry the lattice (issue 15 open: they predate the lattice-free
-#: networks). Strict: once a retrained bundle passes, the marker must go.
-LATTICE_KNOWN = {'demo_light': 'dissimilarity decoder of transposed convolutions (34x @ 5.7 px)',
-                 'demo_pebal': "ICNet's align_corners cascade resizes"}
-
 
 @pytest.fixture(scope='module')
 def held_out_images(tmp_path_factory):
@@ -33,11 +28,7 @@ def held_out_images(tmp_path_factory):
     return [cv2.imread(str(p), cv2.IMREAD_COLOR)[:, :, ::-1].copy() for p in paths]
 
 
-@pytest.mark.parametrize('bundle_path', [
-    pytest.param(path, id=path.name, marks=pytest.mark.xfail(
-        strict=True, reason=f'issue 15: {LATTICE_KNOWN[path.name]}'))
-    if path.name in LATTICE_KNOWN else pytest.param(path, id=path.name)
-    for path in default_bundles()])
+@pytest.mark.parametrize('bundle_path', default_bundles(), ids=lambda p: p.name)
 def test_mean_score_map_has_no_lattice(bundle_path, held_out_images):
     pipeline = create_pipeline(load_bundle(bundle_path), 'onnxruntime')
     mean = MeanMap()
