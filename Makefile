@@ -26,7 +26,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(PA) demo --out out/demo
 
-# How models/demo_light and models/demo_pebal are made (issue 15; about 90 min on 2 CPU
+# How models/demo_light and models/demo_pebal are made (issue 15; about 95 min on 2 CPU
 # cores): a camera-like synthetic world, lattice-free networks (presets light_tiny_v2 and
 # pebal_icnet_tiny_v2: a 2x wider ICNet with half-pixel resizes whose scores come from its 1/8
 # logits, a resize-convolution dissimilarity decoder); PEBAL fine-tunes the whole ICNet.
@@ -45,7 +45,7 @@ V2_SEG_STEPS := 5000
 V2_SYN_STEPS := 1200
 V2_DIS_STEPS := 1000
 V2_DIS_PRED_STEPS := 2500
-V2_PEBAL_STEPS := 600
+V2_PEBAL_STEPS := 1500
 V2_EVERY := 100
 demo-bundles: $(V2)/export.done
 	@du -sh $(V2_LIGHT) $(V2_PEBAL)
