@@ -63,18 +63,10 @@ def mean_map(maps: Union[np.ndarray, Iterable[np.ndarray]]) -> np.ndarray:
     :return: (H, W) float64 mean.
     :raises ValueError: if there is no map or the sizes differ.
     """
-    total, count = None, 0
+    running = MeanMap()
     for m in (maps if not isinstance(maps, np.ndarray) or maps.ndim == 3 else [maps]):
-        m = np.asarray(m, dtype=np.float64)
-        if total is None:
-            total = np.zeros_like(m)
-        elif m.shape != total.shape:
-            raise ValueError(f'score maps differ in size: {m.shape} vs {total.shape}')
-        total += m
-        count += 1
-    if count == 0:
-        raise ValueError('no score map to average')
-    return total / count
+        running.add(m)
+    return running.mean()
 
 
 class MeanMap:
@@ -89,10 +81,10 @@ class MeanMap:
         """
         Add one map.
 
-        :param score_map: (H, W) map; NaNs count as 0.
+        :param score_map: (H, W) map.
         :raises ValueError: if its size differs from the first map's.
         """
-        m = np.nan_to_num(np.asarray(score_map, dtype=np.float64))
+        m = np.asarray(score_map, dtype=np.float64)
         if self.total is None:
             self.total = np.zeros_like(m)
         elif m.shape != self.total.shape:
@@ -109,9 +101,18 @@ class MeanMap:
         :return: the strongest periodic component.
         :raises ValueError: if no map was added.
         """
+        return spectrum_periodicity(self.mean(), min_period, max_period)
+
+    def mean(self) -> np.ndarray:
+        """
+        Return the mean of the maps added so far.
+
+        :return: (H, W) float64 mean.
+        :raises ValueError: if no map was added.
+        """
         if self.total is None:
             raise ValueError('no score map to average')
-        return spectrum_periodicity(self.total / self.count, min_period, max_period)
+        return self.total / self.count
 
 
 def _radial_median(power: np.ndarray, radius: np.ndarray, rings: float) -> np.ndarray:

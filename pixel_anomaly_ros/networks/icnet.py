@@ -311,9 +311,17 @@ class ICHead(nn.Module):
         :return: logits at full, 1/4, 1/8 and ~1/16 resolution (official order).
         """
         x_12, cls_12, cls_24 = self.fuse(x_sub1, x_sub2, x_sub4)
-        cls_4 = self.conv_cls(_rescale(x_12, 2, self.align_corners))
-        cls_full = _rescale(cls_4, 4, self.align_corners)
+        cls_full, cls_4 = self.classify(x_12)
         return cls_full, cls_4, cls_12, cls_24
+
+    def classify(self, x_12: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
+        """
+        Classify the fused 1/8 features as the official head does (x2, 1x1 conv, x4).
+
+        :return: logits at full resolution and at 1/4.
+        """
+        cls_4 = self.conv_cls(_rescale(x_12, 2, self.align_corners))
+        return _rescale(cls_4, 4, self.align_corners), cls_4
 
     def fuse(self, x_sub1: torch.Tensor, x_sub2: torch.Tensor,
              x_sub4: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -405,11 +413,8 @@ class ICNet(nn.Module):
         :param x: (B, 3, H, W) normalised image.
         :return: (B, num_classes, H, W) and (B, num_classes, H/8, W/8) logits.
         """
-        head = self.head
-        x_12 = head.fuse(*self._branches(x))[0]
-        full = _rescale(head.conv_cls(_rescale(x_12, 2, self.align_corners)), 4,
-                        self.align_corners)
-        return full, head.conv_cls(x_12)
+        x_12 = self.head.fuse(*self._branches(x))[0]
+        return self.head.classify(x_12)[0], self.head.conv_cls(x_12)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """

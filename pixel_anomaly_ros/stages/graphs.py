@@ -334,11 +334,28 @@ def build_networks(spec: BundleSpec, state_dicts: Dict[str, dict] = None,
             try:
                 network.load_state_dict(state_dicts[component], strict=True)
             except (RuntimeError, KeyError) as exc:
-                first = str(exc).strip().splitlines()[:6]
                 raise BundleError(f'{where}: weights of {component!r} do not fit network '
-                                  f'{net_spec.builder!r}: ' + ' '.join(first)) from exc
+                                  f'{net_spec.builder!r}: ' + _misfit(network, state_dicts,
+                                                                      component)) from exc
         networks[component] = network.eval()
     return networks
+
+
+def _misfit(network: nn.Module, state_dicts: Dict[str, dict], component: str) -> str:
+    """Say in one short line how a state_dict misses a network's keys (first five of each)."""
+    if component not in state_dicts:
+        return 'the weights file has no such component'
+    expected, given = network.state_dict(), state_dicts[component]
+    parts = []
+    for what, keys in (('missing', [k for k in expected if k not in given]),
+                       ('unexpected', [k for k in given if k not in expected]),
+                       ('of another shape', [k for k in expected if k in given
+                                             and tuple(given[k].shape) != tuple(
+                                                 expected[k].shape)])):
+        if keys:
+            shown = ', '.join(keys[:5]) + (', ...' if len(keys) > 5 else '')
+            parts.append(f'{len(keys)} keys {what} ({shown})')
+    return '; '.join(parts) or 'the keys match but loading failed'
 
 
 def build_stage_graphs(spec: BundleSpec, networks: Dict[str, nn.Module],
