@@ -62,6 +62,21 @@ def test_data_reader_and_generators(world):
     assert mask.sum() == 16 and (image[mask] == 7).all()
 
 
+def test_training_crops_are_taken_at_the_network_input_scale(world):
+    # The world is 128x256; a network that sees whole images at 64x128 must train on objects
+    # half as large, as the pipeline's resize shows them to it at run time.
+    native = tdata.CityscapesTrainSet(world, crop=(128, 256), scales=(1.0,), flip=False)
+    rng = np.random.default_rng(0)
+    assert np.array_equal(native.sample(0, rng)['image'], native.read(0)['image'])
+    half = tdata.CityscapesTrainSet(world, crop=(128, 256), scales=(1.0,), flip=False,
+                                    size=(64, 128))
+    s = half.sample(0, rng)
+    assert (s['image'][64:] == 0).all() and (s['train_ids'][64:] == 255).all()
+    assert (s['image'][:, 128:] == 0).all() and s['image'][:64, :128].any()
+    full = native.read(0)['train_ids']
+    assert np.array_equal(s['train_ids'][:64, :128], full[1::2, 1::2])
+
+
 def test_light_trainers_write_a_runnable_bundle(light):
     out, summaries = light
     for summary in summaries.values():
@@ -91,6 +106,31 @@ def test_resume_matches_straight_run(world, tmp_path):
     assert 'previous' not in load_bundle(tmp_path / 'b').spec.provenance['training']['pebal']
     a, b = weights(tmp_path / 'a'), weights(tmp_path / 'b')
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+
+def test_dissimilarity_learns_from_anomalymix_objects_when_asked(light, world, tmp_path):
+    # With --mix-prob every sample carries a pasted object that is anomalous in the target,
+    # so anomalous pixels are more frequent and their class weight drops.
+    cfg = TrainConfig(data=str(world), out=str(tmp_path / 'mix'), init=str(light[0]),
+                      steps=1, progress=False, crop=(128, 256),
+                      extra={'semantic': 'predicted', 'mix_prob': 1.0})
+    summary = trainers.train_dissimilarity(cfg)
+    plain = light[1]['dissimilarity_predicted']['class_weights']
+    assert np.isfinite(summary['final_loss'])
+    assert summary['class_weights'][1] < plain[1]
+
+
+def test_segmentation_class_weights_favour_rare_classes(world, tmp_path):
+    def cfg(kind):
+        return TrainConfig(data=str(world), out=str(tmp_path / kind), steps=1, progress=False,
+                           crop=(128, 256), extra={'class_weights': kind})
+
+    weights = trainers.train_segmentation(cfg('enet'))['class_weights']
+    road, pole = weights[0], weights[5]  # road covers far more pixels than poles
+    assert len(weights) == 19 and 1.0 < road < pole <= 1 / np.log(1.02)
+    assert 'class_weights' not in trainers.train_segmentation(cfg('none'))
+    with pytest.raises(ValueError, match='choose none or enet'):
+        trainers.train_segmentation(cfg('median'))
 
 
 def test_input_size_keeps_the_synthesis_ratio(light):

@@ -51,7 +51,8 @@ def add_parser(subparsers) -> None:
                        else 'light_tiny', help='preset when starting from scratch')
         p.add_argument('--input-size', type=network_size, metavar='WxH',
                        help='network input size when starting from the preset (default: '
-                            "the preset's)")
+                            "the preset's); every training image is first scaled to this "
+                            'width, as the pipeline scales camera frames, then cropped')
         p.add_argument('--steps', type=count_type(1), default=1000,
                        help='optimisation steps')
         p.add_argument('--schedule-steps', type=count_type(1),
@@ -71,6 +72,10 @@ def add_parser(subparsers) -> None:
         p.add_argument('--quiet', action='store_true', help='no progress bar')
         if name == 'segmentation':
             p.add_argument('--optimizer', choices=('sgd', 'adam'), default='sgd')
+            p.add_argument('--class-weights', choices=('none', 'enet'), default='none',
+                           help="cross-entropy class weights: ENet's 1/ln(1.02 + p) of each "
+                                "class's pixel share p in 64 training crops, so thin and rare "
+                                'classes count, or none (default none)')
         if name == 'dissimilarity':
             p.add_argument('--void', choices=('anomaly', 'ignore', 'inlier'),
                            default='anomaly', help='how void pixels count in the target')
@@ -79,6 +84,10 @@ def add_parser(subparsers) -> None:
                            help='label map to alter and re-synthesise: the ground truth '
                                 "(SynBoost's generator) or the segmentation network's "
                                 'prediction, as at run time (default ground-truth)')
+            p.add_argument('--mix-prob', type=float, default=0.0,
+                           help='probability of an AnomalyMix object per image, anomalous in '
+                                'the target and absent from the label map (default 0: '
+                                "SynBoost's generator alone, as published)")
         if name == 'pebal':
             p.add_argument('--mix-prob', type=float, default=0.5,
                            help='probability of an AnomalyMix object per image')
@@ -100,8 +109,8 @@ def run(args: argparse.Namespace) -> int:
     """
     from pixel_anomaly_ros.training import trainers
     from pixel_anomaly_ros.training.loop import TrainConfig
-    extra = {k: getattr(args, k) for k in ('optimizer', 'void', 'semantic', 'mix_prob', 'block')
-             if hasattr(args, k)}
+    extra = {k: getattr(args, k) for k in ('optimizer', 'class_weights', 'void', 'semantic',
+                                           'mix_prob', 'block') if hasattr(args, k)}
     cfg = TrainConfig(data=args.data, out=args.out, preset=args.preset,
                       input_size=args.input_size, steps=args.steps,
                       schedule_steps=args.schedule_steps,

@@ -48,7 +48,7 @@ class CityscapesTrainSet:
 
     def __init__(self, root: Union[str, Path], split: str = 'train',
                  crop: Tuple[int, int] = (64, 128), scales: Sequence[float] = (0.75, 1.0, 1.25),
-                 flip: bool = True):
+                 flip: bool = True, size: Optional[Tuple[int, int]] = None):
         """
         Index the split.
 
@@ -57,6 +57,9 @@ class CityscapesTrainSet:
         :param crop: (height, width) of the random crops.
         :param scales: random scale factors to choose from.
         :param flip: random horizontal flips.
+        :param size: (height, width) the network sees a whole image at (the bundle's input
+            size): each image is first scaled to that width, as the pipeline does, so objects
+            have the size in pixels they will have at run time; None: the image's own size.
         :raises TrainingDataError: if there are no images.
         """
         root = Path(root)
@@ -64,6 +67,7 @@ class CityscapesTrainSet:
             root = root / 'cityscapes'
         self.root, self.split = root, split
         self.crop, self.scales, self.flip = tuple(crop), tuple(scales), flip
+        self.size = tuple(size) if size is not None else None
         self.images = sorted((root / 'leftImg8bit' / split).glob('*/*_leftImg8bit.png'))
         if not self.images:
             raise TrainingDataError(f'no images under {root}/leftImg8bit/{split}/<city>/; '
@@ -104,9 +108,9 @@ class CityscapesTrainSet:
         :return: the fields of :meth:`read`, cropped to :attr:`crop`.
         """
         s = self.read(index)
-        scale = float(rng.choice(self.scales))
+        h, w = s['image'].shape[:2]
+        scale = float(rng.choice(self.scales)) * (self.size[1] / w if self.size else 1.0)
         if scale != 1.0:
-            h, w = s['image'].shape[:2]
             size = (max(1, round(w * scale)), max(1, round(h * scale)))
             s['image'] = cv2.resize(s['image'], size, interpolation=cv2.INTER_LINEAR)
             for key in ('train_ids', 'label_ids', 'instance_ids'):

@@ -33,8 +33,8 @@ _IMAGENET = imagenet_normaliser()
 ICNET_AUX_WEIGHTS = (1.0, 0.4, 0.4)
 
 
-def _dataset(cfg: TrainConfig) -> CityscapesTrainSet:
-    return CityscapesTrainSet(cfg.data, 'train', crop=cfg.crop)
+def _dataset(cfg: TrainConfig, spec) -> CityscapesTrainSet:
+    return CityscapesTrainSet(cfg.data, 'train', crop=cfg.crop, size=spec.input_size)
 
 
 def _normaliser(spec) -> InputNormaliser:
@@ -83,7 +83,10 @@ def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
 
     ICNet's cascade label guidance is kept (1/4, 1/8, 1/16 outputs, weights 1, 0.4, 0.4, each
     upsampled to the crop); SGD momentum 0.9, weight decay 1e-4, lr 0.01 (``--lr``) or Adam
-    (``extra['optimizer'] = 'adam'``, lr 1e-3).
+    (``extra['optimizer'] = 'adam'``, lr 1e-3). ``extra['class_weights'] = 'enet'`` weighs
+    each class by ENet's ``1 / ln(1.02 + p)`` of its pixel share ``p`` in
+    ``extra['weight_samples']`` (default 64) training crops, so thin and rare classes (poles,
+    lights, riders) are not drowned by road and sky; default ``'none'``.
 
     :param cfg: training options.
     :return: run summary with the bundle path under ``'bundle'``.
@@ -93,26 +96,43 @@ def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
     networks = build_from(spec, states)
     net = networks['segmentation'].train()
     norm = _normaliser(spec)
-    data = _dataset(cfg)
+    data = _dataset(cfg, spec)
     if cfg.extra.get('optimizer', 'sgd') == 'adam':
         lr = cfg.lr or 1e-3
         opt = torch.optim.Adam(net.parameters(), lr=lr)
     else:
         lr = cfg.lr or 0.01
         opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
+    class_weights = _segmentation_class_weights(cfg, data, spec.num_classes)
 
     def step(_: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
         batch = to_tensors(sample_batch(data, cfg.batch_size, rng))
         target = batch['train_ids']
         outs = _segment_logits(net, norm(batch['image']), target.shape[-2:])
         weights = ICNET_AUX_WEIGHTS if len(outs) == 3 else (1.0,)
-        loss = sum(w * F.cross_entropy(o, target, ignore_index=255)
+        loss = sum(w * F.cross_entropy(o, target, weight=class_weights, ignore_index=255)
                    for w, o in zip(weights, outs))
         return {'loss': loss}
 
     summary = train_loop(cfg, 'segmentation', {'segmentation': net}, opt, step, lr)
+    if class_weights is not None:
+        summary['class_weights'] = [round(float(w), 6) for w in class_weights]
     summary['bundle'] = str(save_bundle(cfg, spec, networks, 'segmentation', summary))
     return summary
+
+
+def _segmentation_class_weights(cfg: TrainConfig, data: CityscapesTrainSet,
+                                num_classes: int) -> Optional[torch.Tensor]:
+    kind = str(cfg.extra.get('class_weights', 'none'))
+    if kind == 'none':
+        return None
+    if kind != 'enet':
+        raise ValueError(f'unknown class weights {kind!r}; choose none or enet')
+    probe = sample_batch(data, int(cfg.extra.get('weight_samples', 64)),
+                         np.random.default_rng([cfg.seed, 1 << 30]))
+    ids = np.concatenate([s['train_ids'].ravel() for s in probe])
+    hist = np.bincount(ids[ids < num_classes], minlength=num_classes)
+    return losses.synboost_class_weights(torch.from_numpy(hist) + 1.0)
 
 
 def train_synthesis(cfg: TrainConfig) -> Dict[str, object]:
@@ -135,7 +155,7 @@ def train_synthesis(cfg: TrainConfig) -> Dict[str, object]:
     gen = networks['synthesis'].train()
     vgg = networks['perceptual'].eval().requires_grad_(False)
     weight = float(cfg.extra.get('perceptual_weight', 1.0))
-    data = _dataset(cfg)
+    data = _dataset(cfg, spec)
     lr = cfg.lr or 2e-4
     opt = torch.optim.Adam(gen.parameters(), lr=lr, betas=(0.5, 0.999))
     scale = synthesis_scale(spec)
@@ -203,7 +223,11 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     network's prediction with the swapped instances pasted in: the network then sees the
     segmentation errors it meets at run time, as inliers unless they are void. Loss: weighted
     CE (ignore 255) with class weights ``1 / ln(1.02 + p)`` estimated on
-    ``extra['weight_samples']`` (default 8) generated samples. Adam lr 1e-4, betas
+    ``extra['weight_samples']`` (default 8) generated samples. With probability
+    ``extra['mix_prob']`` (default 0, as SynBoost) a sample also gets an AnomalyMix object
+    (:func:`anomaly_mix`) that is anomalous in the target but absent from the label map, so
+    the network also learns what a foreign object looks like next to its re-synthesis (the
+    swaps alone never show it one). Adam lr 1e-4, betas
     (0.5, 0.999), constant LR (official: ReduceLROnPlateau on a validation loss, not done
     here). Everything after the segmentation pass runs at the
     synthesis scale (:func:`synthesis_scale`), as in the pipeline.
@@ -218,9 +242,10 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     inputs = _DissimilarityInputs(spec, networks)
     check_synthesis_crop(inputs.gen, cfg.crop, inputs.scale)
     net = networks['dissimilarity'].train()
-    data = _dataset(cfg)
+    data = _dataset(cfg, spec)
     void = str(cfg.extra.get('void', 'anomaly'))
     predicted = cfg.extra.get('semantic', 'ground-truth') == 'predicted'
+    mix_prob = float(cfg.extra.get('mix_prob', 0.0))
 
     def corrupted(rng: np.random.Generator, count: int) -> Dict[str, torch.Tensor]:
         samples = sample_batch(data, count, rng)
@@ -229,6 +254,10 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
             s['label_ids'], s['train_ids'], s['target'] = synboost_corrupt(
                 original, s['instance_ids'], rng, void=void)
             s['swapped'] = s['label_ids'] != original
+            if mix_prob and rng.random() < mix_prob:
+                # The label map does not know the object: its re-synthesis differs there.
+                s['image'], _, pasted = anomaly_mix(s['image'], s['train_ids'], rng)
+                s['target'][pasted] = 1
         return to_tensors(samples)
 
     hist = torch.zeros(2)
@@ -349,7 +378,7 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
     net.requires_grad_(False)
     head = final_block(net, str(cfg.extra.get('block', 'decoder'))).requires_grad_(True)
     norm = _normaliser(spec)
-    data = _dataset(cfg)
+    data = _dataset(cfg, spec)
     mix_prob = float(cfg.extra.get('mix_prob', 0.5))
     num_inlier = spec.num_classes
     lr = cfg.lr or 1e-5
