@@ -130,8 +130,13 @@ def _segmentation_class_weights(cfg: TrainConfig, data: CityscapesTrainSet,
         raise ValueError(f'unknown class weights {kind!r}; choose none or enet')
     probe = sample_batch(data, int(cfg.extra.get('weight_samples', 64)),
                          np.random.default_rng([cfg.seed, 1 << 30]))
-    ids = np.concatenate([s['train_ids'].ravel() for s in probe])
-    hist = np.bincount(ids[ids < num_classes], minlength=num_classes)
+    return _enet_weights(np.concatenate([s['train_ids'].ravel() for s in probe]), num_classes)
+
+
+def _enet_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Return ENet weights of labels 0 .. num_classes - 1 (others left out), counts + 1."""
+    labels = np.asarray(labels).ravel()
+    hist = np.bincount(labels[labels < num_classes], minlength=num_classes)
     return losses.synboost_class_weights(torch.from_numpy(hist) + 1.0)
 
 
@@ -260,12 +265,9 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
                 s['target'][pasted] = 1
         return to_tensors(samples)
 
-    hist = torch.zeros(2)
     probe = corrupted(np.random.default_rng([cfg.seed, 1 << 30]),
                       int(cfg.extra.get('weight_samples', 8)))['target']
-    for c in (0, 1):
-        hist[c] = float((probe == c).sum())
-    class_weights = losses.synboost_class_weights(hist + 1.0)
+    class_weights = _enet_weights(probe.numpy(), 2)
     lr = cfg.lr or 1e-4
     opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.5, 0.999))
 
