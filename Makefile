@@ -26,12 +26,13 @@ test: $(STAMP)
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(PA) demo --out out/demo
 
-# How models/demo_light and models/demo_pebal are made (issue 15; about 2.5 h on 2 CPU cores):
+# How models/demo_light and models/demo_pebal are made (issue 15; about 2 h 40 min on 2 CPU cores):
 # a camera-like synthetic world, lattice-free networks (presets light_tiny_v2 and
 # pebal_icnet_tiny_v2: a 2x wider ICNet with half-pixel resizes whose scores come from its 1/8
 # logits, a resize-convolution dissimilarity decoder); PEBAL fine-tunes the whole ICNet. The
 # last steps continue earlier ones: ICNet trains on, then the dissimilarity network adapts to
-# its new predictions and also learns from pasted objects (--mix-prob), and PEBAL starts from it.
+# its new predictions and also learns from pasted objects (--mix-prob); PEBAL starts from the
+# first ICNet, before it trains on.
 # Built in $(V2), then copied to models/; each command line and seed is also recorded in the
 # bundle's bundle.yaml. Resumable: every step is a file target under $(V2) touched only when its
 # command succeeded, so `make demo-bundles` after an interruption skips the finished steps, and

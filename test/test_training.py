@@ -77,6 +77,32 @@ def test_training_crops_are_taken_at_the_network_input_scale(world):
     assert np.array_equal(s['train_ids'][:64, :128], full[1::2, 1::2])
 
 
+def test_anomalymix_pastes_into_the_whole_frame_before_the_crop(world):
+    # Pasted into a 32x64 crop, an object could be at most 0.6 x 32 rows tall and would have
+    # the crop's perspective; pasted into the 128x256 frame first, it has the camera's.
+    ds = tdata.CityscapesTrainSet(world, crop=(32, 64), scales=(1.0,), flip=False)
+    frames = []
+
+    def mix(frame, rng):
+        frames.append(frame['image'].shape)
+        frame['image'], frame['train_ids'], _ = tdata.anomaly_mix(frame['image'],
+                                                                  frame['train_ids'], rng)
+        return frame
+
+    batch = tdata.sample_batch(ds, 40, np.random.default_rng(0), before_crop=mix)
+    assert frames == [(128, 256, 3)] * 40
+    assert {s['image'].shape for s in batch} == {(32, 64, 3)}
+    heights = [np.ptp(np.nonzero((s['train_ids'] == 254).any(1))[0]) + 1 for s in batch
+               if (s['train_ids'] == 254).any()]
+    assert heights and max(heights) > 0.6 * 32
+    # Without an edit the batch is the one the samples alone give (runs stay reproducible).
+    plain = tdata.sample_batch(ds, 3, np.random.default_rng(5))
+    rng = np.random.default_rng(5)
+    for s in plain:
+        alone = ds.sample(int(rng.integers(0, len(ds))), rng)
+        assert all(np.array_equal(s[k], alone[k]) for k in s)
+
+
 def test_light_trainers_write_a_runnable_bundle(light):
     out, summaries = light
     for summary in summaries.values():

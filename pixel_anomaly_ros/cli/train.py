@@ -90,7 +90,9 @@ def add_parser(subparsers) -> None:
                                 "SynBoost's generator alone, as published)")
         if name == 'pebal':
             p.add_argument('--mix-prob', type=float, default=0.5,
-                           help='probability of an AnomalyMix object per image')
+                           help='probability of an AnomalyMix object per image; it is pasted '
+                                'into the whole frame before the crop, so its size follows '
+                                'the camera perspective (default 0.5)')
             p.add_argument('--block', choices=('decoder', 'classifier', 'all'),
                            default='decoder',
                            help="part to fine-tune: the network's final decoder block "

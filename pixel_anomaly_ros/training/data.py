@@ -8,7 +8,7 @@ depend only on ``(seed, step)`` and resumed runs see the same batches as uninter
 """
 
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 
 import cv2
 import numpy as np
@@ -24,6 +24,8 @@ SWAP_LABEL_IDS = (7, 7, 7, 8, 11, 12, 13, 20, 21, 22, 24, 24, 24, 25, 26, 26, 26
 VOID_LABEL_IDS = (0, 2, 3, 4, 29, 30)
 OUTLIER_INDEX = 254
 IGNORE_INDEX = 255
+#: An edit of a whole training frame before its crop: ``edit(frame, rng) -> frame``.
+FrameEdit = Callable[[Dict[str, np.ndarray], np.random.Generator], Dict[str, np.ndarray]]
 
 
 class TrainingDataError(PixelAnomalyError, FileNotFoundError):
@@ -107,6 +109,16 @@ class CityscapesTrainSet:
         :param rng: random generator.
         :return: the fields of :meth:`read`, cropped to :attr:`crop`.
         """
+        return random_crop(self.frame(index, rng), self.crop, rng)
+
+    def frame(self, index: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
+        """
+        Read one whole frame with the random scale and flip of :meth:`sample`, before its crop.
+
+        :param index: image index.
+        :param rng: random generator.
+        :return: the fields of :meth:`read` at the input scale times the random scale.
+        """
         s = self.read(index)
         h, w = s['image'].shape[:2]
         scale = float(rng.choice(self.scales)) * (self.size[1] / w if self.size else 1.0)
@@ -117,7 +129,7 @@ class CityscapesTrainSet:
                 s[key] = resize_nearest(s[key], size[::-1])
         if self.flip and rng.random() < 0.5:
             s = {k: np.ascontiguousarray(v[:, ::-1]) for k, v in s.items()}
-        return random_crop(s, self.crop, rng)
+        return s
 
 
 def random_crop(sample: Dict[str, np.ndarray], crop: Tuple[int, int],
@@ -227,17 +239,26 @@ def anomaly_mix(image: np.ndarray, train_ids: np.ndarray, rng: np.random.Generat
     return new_image, ids, mask
 
 
-def sample_batch(dataset: CityscapesTrainSet, batch_size: int,
-                 rng: np.random.Generator) -> List[Dict[str, np.ndarray]]:
+def sample_batch(dataset: CityscapesTrainSet, batch_size: int, rng: np.random.Generator,
+                 before_crop: Optional[FrameEdit] = None) -> List[Dict[str, np.ndarray]]:
     """
     Draw a batch of augmented samples (indices with replacement).
 
     :param dataset: the training set.
     :param batch_size: number of samples.
     :param rng: random generator.
+    :param before_crop: optional ``edit(frame, rng) -> frame`` applied to each whole frame
+        (:meth:`CityscapesTrainSet.frame`) before it is cropped, e.g. AnomalyMix: an object
+        pasted there has the size and perspective of the camera frame, not of the crop.
     :return: the samples.
     """
-    return [dataset.sample(int(rng.integers(0, len(dataset))), rng) for _ in range(batch_size)]
+    samples = []
+    for _ in range(batch_size):
+        frame = dataset.frame(int(rng.integers(0, len(dataset))), rng)
+        if before_crop is not None:
+            frame = before_crop(frame, rng)
+        samples.append(random_crop(frame, dataset.crop, rng))
+    return samples
 
 
 def to_tensors(samples: Sequence[Dict[str, np.ndarray]]) -> Dict[str, torch.Tensor]:

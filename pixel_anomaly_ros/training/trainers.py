@@ -232,10 +232,9 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
     ``extra['mix_prob']`` (default 0, as SynBoost) a sample also gets an AnomalyMix object
     (:func:`anomaly_mix`) that is anomalous in the target but absent from the label map, so
     the network also learns what a foreign object looks like next to its re-synthesis (the
-    swaps alone never show it one). Adam lr 1e-4, betas
-    (0.5, 0.999), constant LR (official: ReduceLROnPlateau on a validation loss, not done
-    here). Everything after the segmentation pass runs at the
-    synthesis scale (:func:`synthesis_scale`), as in the pipeline.
+    swaps alone never show it one). Adam lr 1e-4, betas (0.5, 0.999), constant LR (official:
+    ReduceLROnPlateau on a validation loss, not done here). Everything after the segmentation
+    pass runs at the synthesis scale (:func:`synthesis_scale`), as in the pipeline.
 
     :param cfg: training options (a ``synboost_light`` bundle with trained segmentation and
         synthesis, via ``--init`` or ``--out``).
@@ -260,7 +259,9 @@ def train_dissimilarity(cfg: TrainConfig) -> Dict[str, object]:
                 original, s['instance_ids'], rng, void=void)
             s['swapped'] = s['label_ids'] != original
             if mix_prob and rng.random() < mix_prob:
-                # The label map does not know the object: its re-synthesis differs there.
+                # The label map does not know the object: its re-synthesis differs there. The
+                # crops are whole frames, so the object has the frame's perspective (measured:
+                # pasting before the crop, as train_pebal does, did no better; models/README).
                 s['image'], _, pasted = anomaly_mix(s['image'], s['train_ids'], rng)
                 s['target'][pasted] = 1
         return to_tensors(samples)
@@ -355,9 +356,10 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
 
     Starts from ``cfg.init`` (a bundle whose segmentation network has the same keys, 19 or 20
     outputs) or an existing PEBAL bundle at ``cfg.out``; only :func:`final_block` is trained,
-    the network stays in train mode (as PEBAL, so BatchNorm statistics update). Each sample
-    gets an AnomalyMix object with probability ``extra['mix_prob']`` (default 0.5; PEBAL mixes
-    about 9 % of the images, with COCO objects). Loss :func:`losses.pebal_loss`; Adam lr 1e-5
+    the network stays in train mode (as PEBAL, so BatchNorm statistics update). Each whole
+    frame gets an AnomalyMix object with probability ``extra['mix_prob']`` (default 0.5; PEBAL
+    mixes about 9 % of the images, with COCO objects) before it is cropped, so the object has
+    the size it would have in the camera frame. Loss :func:`losses.pebal_loss`; Adam lr 1e-5
     (``--lr``), poly 0.9.
 
     :param cfg: training options (preset ``pebal_icnet_tiny`` by default for this trainer).
@@ -386,11 +388,15 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
     lr = cfg.lr or 1e-5
     opt = torch.optim.Adam(head.parameters(), lr=lr)
 
+    def mix(frame: Dict[str, np.ndarray], rng: np.random.Generator) -> Dict[str, np.ndarray]:
+        # Into the whole frame: the object's size follows the camera's perspective.
+        if rng.random() < mix_prob:
+            frame['image'], frame['train_ids'], _ = anomaly_mix(frame['image'],
+                                                                frame['train_ids'], rng)
+        return frame
+
     def step(_: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
-        samples = sample_batch(data, cfg.batch_size, rng)
-        for s in samples:
-            if rng.random() < mix_prob:
-                s['image'], s['train_ids'], _ = anomaly_mix(s['image'], s['train_ids'], rng)
+        samples = sample_batch(data, cfg.batch_size, rng, before_crop=mix)
         batch = to_tensors([{'image': s['image'], 'train_ids': s['train_ids']}
                             for s in samples])
         logits = net(norm(batch['image']))
