@@ -101,15 +101,22 @@ class CityscapesTrainSet:
         return {'image': image, 'train_ids': train_ids, 'label_ids': label_ids,
                 'instance_ids': instances}
 
-    def sample(self, index: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
+    def sample(self, index: int, rng: np.random.Generator,
+               before_crop: Optional[FrameEdit] = None) -> Dict[str, np.ndarray]:
         """
         Read one sample with random scale, flip and crop (padding: image 0, train ids 255).
 
         :param index: image index.
         :param rng: random generator.
+        :param before_crop: optional ``edit(frame, rng) -> frame`` applied to the whole frame
+            (:meth:`frame`) before it is cropped, e.g. AnomalyMix: an object pasted there has
+            the size and perspective of the camera frame, not of the crop.
         :return: the fields of :meth:`read`, cropped to :attr:`crop`.
         """
-        return random_crop(self.frame(index, rng), self.crop, rng)
+        frame = self.frame(index, rng)
+        if before_crop is not None:
+            frame = before_crop(frame, rng)
+        return random_crop(frame, self.crop, rng)
 
     def frame(self, index: int, rng: np.random.Generator) -> Dict[str, np.ndarray]:
         """
@@ -247,18 +254,12 @@ def sample_batch(dataset: CityscapesTrainSet, batch_size: int, rng: np.random.Ge
     :param dataset: the training set.
     :param batch_size: number of samples.
     :param rng: random generator.
-    :param before_crop: optional ``edit(frame, rng) -> frame`` applied to each whole frame
-        (:meth:`CityscapesTrainSet.frame`) before it is cropped, e.g. AnomalyMix: an object
-        pasted there has the size and perspective of the camera frame, not of the crop.
+    :param before_crop: optional edit of each whole frame before its crop
+        (:meth:`CityscapesTrainSet.sample`).
     :return: the samples.
     """
-    samples = []
-    for _ in range(batch_size):
-        frame = dataset.frame(int(rng.integers(0, len(dataset))), rng)
-        if before_crop is not None:
-            frame = before_crop(frame, rng)
-        samples.append(random_crop(frame, dataset.crop, rng))
-    return samples
+    return [dataset.sample(int(rng.integers(0, len(dataset))), rng, before_crop)
+            for _ in range(batch_size)]
 
 
 def to_tensors(samples: Sequence[Dict[str, np.ndarray]]) -> Dict[str, torch.Tensor]:
