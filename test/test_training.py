@@ -3,6 +3,7 @@
 """CPU smoke tests of the trainers, resume, bundles and calibration on a tiny synthetic world."""
 
 import json
+import math
 
 import numpy as np
 from pixel_anomaly_ros.bundle import load_bundle
@@ -159,6 +160,33 @@ def test_segmentation_class_weights_favour_rare_classes(world, tmp_path):
         trainers.train_segmentation(cfg('median'))
 
 
+def test_segmentation_outlier_exposure_adds_its_loss_on_pasted_objects(world, tmp_path):
+    def run(name, **extra):
+        cfg = TrainConfig(data=str(world), out=str(tmp_path / name), steps=2, progress=False,
+                          crop=(64, 128), batch_size=2, extra=extra)
+        summary = trainers.train_segmentation(cfg)
+        log = tmp_path / f'{name}.train' / 'segmentation' / 'log.jsonl'
+        return summary, [json.loads(line) for line in log.read_text().splitlines()]
+
+    plain, plain_log = run('plain')
+    _, zero_log = run('zero', mix_prob=0.0)
+    mixed, mixed_log = run('mixed', mix_prob=1.0, outlier_weight=0.5)
+    # Off by default, and off leaves the data and the loss of a plain run unchanged.
+    assert all(set(r) == {'step', 'loss', 'lr', 'seconds'} for r in plain_log)
+    assert [r['loss'] for r in zero_log] == [r['loss'] for r in plain_log]
+    # On: every frame has an object; the cross-entropy leaves its pixels out and the
+    # uniform-target loss on them (at least ln 19 per cascade output) is added with its weight.
+    for record in mixed_log:
+        assert record['outlier'] >= math.log(19) * sum(trainers.ICNET_AUX_WEIGHTS) - 1e-4
+        assert record['loss'] == pytest.approx(record['ce'] + 0.5 * record['outlier'])
+    assert np.isfinite(mixed['final_loss'])
+    # PEBAL's energy hinge instead: a squared hinge, also on the inlier pixels.
+    _, energy_log = run('energy', mix_prob=1.0, outlier_loss='energy', outlier_weight=0.1)
+    for record in energy_log:
+        assert record['outlier'] > 0
+        assert record['loss'] == pytest.approx(record['ce'] + 0.1 * record['outlier'])
+
+
 def test_input_size_keeps_the_synthesis_ratio(light):
     spec = load_bundle(light[0]).spec
     record = spec.provenance['training']['dissimilarity']
@@ -260,6 +288,23 @@ def test_cli_help_and_parsing(capsys):
     args = parser.parse_args(['train', 'pebal', '--data', 'd', '--out', 'o',
                               '--input-size', '512x256'])
     assert args.input_size == (256, 512)
+    # Outlier exposure: every loss the trainer knows, and probabilities checked at parsing.
+    segmentation = _subparser(parser, 'train', 'segmentation')
+    action = next(a for a in segmentation._actions if a.dest == 'outlier_loss')
+    assert set(action.choices) == set(trainers.SEGMENTATION_OUTLIER_LOSSES)
+    for trainer in ('segmentation', 'dissimilarity', 'pebal'):
+        for bad in ('1.5', '-0.1', 'half'):
+            with pytest.raises(SystemExit):
+                parser.parse_args(['train', trainer, '--data', 'd', '--out', 'o',
+                                   '--mix-prob', bad])
+            assert '--mix-prob' in capsys.readouterr().err
+
+
+def _subparser(parser, *names):
+    for name in names:
+        sub = next(a for a in parser._actions if a.__class__.__name__ == '_SubParsersAction')
+        parser = sub.choices[name]
+    return parser
 
 
 def test_pebal_fine_tunes_the_decoder_block_or_the_classifier_alone():

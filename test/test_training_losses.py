@@ -98,3 +98,21 @@ def test_dissimilarity_loss_gradient_ignores_void():
     losses.dissimilarity_loss(logits, target, torch.tensor([1.0, 5.0])).backward()
     assert logits.grad[0, :, 1].abs().sum() == 0
     assert logits.grad[0, :, 0].abs().sum() > 0
+
+
+def test_uniform_outlier_loss():
+    target = torch.tensor([[[254, 3]]])
+    # Uniform logits over C classes: -mean_c log(1/C) = ln C, the loss's minimum.
+    uniform = torch.zeros(1, 4, 1, 2)
+    assert losses.uniform_outlier_loss(uniform, target).item() == pytest.approx(math.log(4))
+    # One confident pixel, p = (e^2, 1, 1, 1) / (e^2 + 3): -(2 - 4 ln(e^2 + 3)) / 4.
+    logits = torch.zeros(1, 4, 1, 2, requires_grad=True)
+    with torch.no_grad():
+        logits[0, 0, 0, 0] = 2.0
+        logits[0, 1, 0, 1] = 9.0  # an inlier pixel: does not count
+    loss = losses.uniform_outlier_loss(logits, target)
+    assert loss.item() == pytest.approx(-(2.0 - 4 * math.log(math.e ** 2 + 3)) / 4, rel=1e-6)
+    loss.backward()
+    # The gradient lowers the confident logit and leaves the inlier pixel alone.
+    assert logits.grad[0, 0, 0, 0] > 0 and logits.grad[0, :, 0, 1].abs().sum() == 0
+    assert losses.uniform_outlier_loss(logits, torch.tensor([[[1, 3]]])).item() == 0.0

@@ -65,6 +65,13 @@ def count_type(minimum: int) -> Callable[[str], int]:
     return parse
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+
+
 def positive_number(text: str) -> float:
     """
     Read a finite number greater than zero (rates, durations) for argparse.
@@ -73,16 +80,30 @@ def positive_number(text: str) -> float:
     :return: the number.
     :raises argparse.ArgumentTypeError: for anything else.
     """
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
+    value = _number(text)
     if not 0 < value < float('inf'):
         raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
     return value
 
 
 positive_number.__name__ = 'number > 0'
+
+
+def probability(text: str) -> float:
+    """
+    Parse a probability, a number from 0 to 1.
+
+    :param text: the argument.
+    :return: the value.
+    :raises argparse.ArgumentTypeError: for anything else.
+    """
+    value = _number(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f'expected a probability from 0 to 1, got {text}')
+    return value
+
+
+probability.__name__ = 'probability'
 
 
 def parse_option(text: str) -> Tuple[str, object]:

@@ -5,7 +5,8 @@
 import argparse
 import json
 
-from pixel_anomaly_ros.cli.args import command_line, count_type, network_size
+from pixel_anomaly_ros.cli.args import (command_line, count_type, network_size,
+                                        positive_number, probability)
 
 EXAMPLES = """\
 examples:
@@ -76,6 +77,17 @@ def add_parser(subparsers) -> None:
                            help="cross-entropy class weights: ENet's 1/ln(1.02 + p) of each "
                                 "class's pixel share p in 64 training crops, so thin and rare "
                                 'classes count, or none (default none)')
+            p.add_argument('--mix-prob', type=probability, default=0.0,
+                           help='outlier exposure: probability of an AnomalyMix object per '
+                                'whole frame (before the crop), on which --outlier-loss '
+                                'teaches the network to be uncertain, so that its entropy or '
+                                'energy marks unknown objects (default 0: plain segmentation)')
+            p.add_argument('--outlier-loss', choices=('entropy', 'energy'), default='entropy',
+                           help='entropy: prediction towards uniform on the objects; energy: '
+                                "PEBAL's squared energy hinge on every pixel (default entropy)")
+            p.add_argument('--outlier-weight', type=positive_number, default=1.0,
+                           help='weight of that outlier loss against the cross-entropy '
+                                '(default 1)')
         if name == 'dissimilarity':
             p.add_argument('--void', choices=('anomaly', 'ignore', 'inlier'),
                            default='anomaly', help='how void pixels count in the target')
@@ -84,12 +96,12 @@ def add_parser(subparsers) -> None:
                            help='label map to alter and re-synthesise: the ground truth '
                                 "(SynBoost's generator) or the segmentation network's "
                                 'prediction, as at run time (default ground-truth)')
-            p.add_argument('--mix-prob', type=float, default=0.0,
+            p.add_argument('--mix-prob', type=probability, default=0.0,
                            help='probability of an AnomalyMix object per image, anomalous in '
                                 'the target and absent from the label map (default 0: '
                                 "SynBoost's generator alone, as published)")
         if name == 'pebal':
-            p.add_argument('--mix-prob', type=float, default=0.5,
+            p.add_argument('--mix-prob', type=probability, default=0.5,
                            help='probability of an AnomalyMix object per image; it is pasted '
                                 'into the whole frame before the crop, so its size follows '
                                 'the camera perspective (default 0.5)')
@@ -112,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     from pixel_anomaly_ros.training import trainers
     from pixel_anomaly_ros.training.loop import TrainConfig
     extra = {k: getattr(args, k) for k in ('optimizer', 'class_weights', 'void', 'semantic',
-                                           'mix_prob', 'block') if hasattr(args, k)}
+                                           'mix_prob', 'outlier_loss', 'outlier_weight', 'block')
+             if hasattr(args, k)}
     cfg = TrainConfig(data=args.data, out=args.out, preset=args.preset,
                       input_size=args.input_size, steps=args.steps,
                       schedule_steps=args.schedule_steps,

@@ -246,6 +246,24 @@ def anomaly_mix(image: np.ndarray, train_ids: np.ndarray, rng: np.random.Generat
     return new_image, ids, mask
 
 
+def anomaly_mix_edit(mix_prob: float) -> FrameEdit:
+    """
+    Return a frame edit that pastes an AnomalyMix object with probability ``mix_prob``.
+
+    Given to :func:`sample_batch` as ``before_crop``, the object is pasted into the whole frame,
+    so its size follows the camera's perspective; ``train_ids`` mark it :data:`OUTLIER_INDEX`.
+
+    :param mix_prob: probability of an object per frame, in [0, 1].
+    :return: ``edit(frame, rng) -> frame``.
+    """
+    def edit(frame: Dict[str, np.ndarray], rng: np.random.Generator) -> Dict[str, np.ndarray]:
+        if rng.random() < mix_prob:
+            frame['image'], frame['train_ids'], _ = anomaly_mix(frame['image'],
+                                                                frame['train_ids'], rng)
+        return frame
+    return edit
+
+
 def sample_batch(dataset: CityscapesTrainSet, batch_size: int, rng: np.random.Generator,
                  before_crop: Optional[FrameEdit] = None) -> List[Dict[str, np.ndarray]]:
     """

@@ -193,6 +193,28 @@ def pebal_loss(logits: torch.Tensor, target: torch.Tensor, num_inlier: int = 19,
     return parts
 
 
+def uniform_outlier_loss(logits: torch.Tensor, target: torch.Tensor,
+                         outlier_index: int = OUTLIER_INDEX) -> torch.Tensor:
+    """
+    Compute the outlier-exposure loss of entropy maximisation on pasted pixels.
+
+    Cross-entropy against the uniform distribution over the classes,
+    ``-mean_c log softmax(logits)_c``, averaged over the outlier pixels (Chan et al., "Entropy
+    Maximization and Meta Classification for Out-of-Distribution Detection in Semantic
+    Segmentation", ICCV 2021): its minimum, ``ln C``, is reached where the prediction is
+    uniform, so the segmentation's entropy becomes high on objects it has never seen.
+
+    :param logits: (B, C, H, W) logits at label resolution.
+    :param target: (B, H, W) train ids, ``outlier_index`` for pasted pixels.
+    :param outlier_index: label of outlier pixels.
+    :return: scalar loss (0 without outlier pixels).
+    """
+    outlier = target == outlier_index
+    if not bool(outlier.any()):
+        return logits.sum() * 0.0
+    return -F.log_softmax(logits, dim=1).mean(dim=1)[outlier].mean()
+
+
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     if not bool(mask.any()):
         return values.sum() * 0.0

@@ -19,7 +19,8 @@ from pixel_anomaly_ros.networks.spade import label_map_to_spade_input
 from pixel_anomaly_ros.stages.graphs import (imagenet_normaliser, InputNormaliser,
                                              resize_nearest_exact, SegmentationGraph)
 from pixel_anomaly_ros.training import losses
-from pixel_anomaly_ros.training.data import (anomaly_mix, CityscapesTrainSet, sample_batch,
+from pixel_anomaly_ros.training.data import (anomaly_mix, anomaly_mix_edit, CityscapesTrainSet,
+                                             IGNORE_INDEX, OUTLIER_INDEX, sample_batch,
                                              synboost_corrupt, to_tensors)
 from pixel_anomaly_ros.training.loop import (build_from, open_bundle, preset_at_size,
                                              save_bundle, seed_everything, synthesis_scale,
@@ -77,6 +78,14 @@ def _segment_logits(network: nn.Module, x: torch.Tensor, size) -> list:
     return [F.interpolate(o, size=size, mode='bilinear', align_corners=True) for o in outs]
 
 
+#: Outlier-exposure losses of ``train segmentation``: ``loss(logits, train_ids)``.
+SEGMENTATION_OUTLIER_LOSSES = {
+    'entropy': losses.uniform_outlier_loss,
+    'energy': lambda logits, target: losses.energy_hinge_loss(
+        losses.free_energy(logits, logits.shape[1]), target),
+}
+
+
 def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
     """
     Train the segmentation network (ICNet) with cross-entropy (ignore 255) and poly LR.
@@ -87,6 +96,15 @@ def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
     each class by ENet's ``1 / ln(1.02 + p)`` of its pixel share ``p`` in
     ``extra['weight_samples']`` (default 64) training crops, so thin and rare classes (poles,
     lights, riders) are not drowned by road and sky; default ``'none'``.
+
+    Outlier exposure: with ``extra['mix_prob']`` > 0 each whole frame gets an AnomalyMix
+    object with that probability before its crop; cross-entropy leaves its pixels out and the
+    loss adds ``extra['outlier_weight']`` (default 1) times the outlier loss
+    ``extra['outlier_loss']`` of :data:`SEGMENTATION_OUTLIER_LOSSES` (same cascade weights):
+    ``'entropy'`` (default; entropy maximisation, Chan et al. 2021) pushes the prediction on
+    the object towards uniform, so the entropy prior that SynBoost's dissimilarity network
+    reads marks unknown objects; ``'energy'`` is PEBAL's squared energy hinge on every pixel.
+    Default ``mix_prob`` 0: plain segmentation, data unchanged.
 
     :param cfg: training options.
     :return: run summary with the bundle path under ``'bundle'``.
@@ -104,15 +122,25 @@ def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
         lr = cfg.lr or 0.01
         opt = torch.optim.SGD(net.parameters(), lr=lr, momentum=0.9, weight_decay=1e-4)
     class_weights = _segmentation_class_weights(cfg, data, spec.num_classes)
+    mix_prob = float(cfg.extra.get('mix_prob', 0.0))
+    mix = anomaly_mix_edit(mix_prob) if mix_prob > 0 else None
+    outlier_weight = float(cfg.extra.get('outlier_weight', 1.0))
+    outlier_loss = SEGMENTATION_OUTLIER_LOSSES[str(cfg.extra.get('outlier_loss', 'entropy'))]
 
     def step(_: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
-        batch = to_tensors(sample_batch(data, cfg.batch_size, rng))
+        batch = to_tensors(sample_batch(data, cfg.batch_size, rng, before_crop=mix))
         target = batch['train_ids']
         outs = _segment_logits(net, norm(batch['image']), target.shape[-2:])
         weights = ICNET_AUX_WEIGHTS if len(outs) == 3 else (1.0,)
-        loss = sum(w * F.cross_entropy(o, target, weight=class_weights, ignore_index=255)
-                   for w, o in zip(weights, outs))
-        return {'loss': loss}
+        inlier = target.masked_fill(target == OUTLIER_INDEX, IGNORE_INDEX)
+        parts = {'ce': sum(w * F.cross_entropy(o, inlier, weight=class_weights,
+                                               ignore_index=IGNORE_INDEX)
+                           for w, o in zip(weights, outs))}
+        if mix is None:
+            return {'loss': parts['ce']}
+        parts['outlier'] = sum(w * outlier_loss(o, target) for w, o in zip(weights, outs))
+        parts['loss'] = parts['ce'] + outlier_weight * parts['outlier']
+        return parts
 
     summary = train_loop(cfg, 'segmentation', {'segmentation': net}, opt, step, lr)
     if class_weights is not None:
@@ -388,12 +416,7 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
     lr = cfg.lr or 1e-5
     opt = torch.optim.Adam(head.parameters(), lr=lr)
 
-    def mix(frame: Dict[str, np.ndarray], rng: np.random.Generator) -> Dict[str, np.ndarray]:
-        # Into the whole frame: the object's size follows the camera's perspective.
-        if rng.random() < mix_prob:
-            frame['image'], frame['train_ids'], _ = anomaly_mix(frame['image'],
-                                                                frame['train_ids'], rng)
-        return frame
+    mix = anomaly_mix_edit(mix_prob)
 
     def step(_: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
         samples = sample_batch(data, cfg.batch_size, rng, before_crop=mix)
