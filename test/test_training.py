@@ -185,6 +185,8 @@ def test_segmentation_outlier_exposure_adds_its_loss_on_pasted_objects(world, tm
     for record in energy_log:
         assert record['outlier'] > 0
         assert record['loss'] == pytest.approx(record['ce'] + 0.1 * record['outlier'])
+    with pytest.raises(ValueError, match='choose entropy or energy'):
+        run('kl', mix_prob=1.0, outlier_loss='kl')
 
 
 def test_input_size_keeps_the_synthesis_ratio(light):

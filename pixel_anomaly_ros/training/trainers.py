@@ -125,7 +125,7 @@ def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
     mix_prob = float(cfg.extra.get('mix_prob', 0.0))
     mix = anomaly_mix_edit(mix_prob) if mix_prob > 0 else None
     outlier_weight = float(cfg.extra.get('outlier_weight', 1.0))
-    outlier_loss = SEGMENTATION_OUTLIER_LOSSES[str(cfg.extra.get('outlier_loss', 'entropy'))]
+    outlier_loss = _segmentation_outlier_loss(str(cfg.extra.get('outlier_loss', 'entropy')))
 
     def step(_: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
         batch = to_tensors(sample_batch(data, cfg.batch_size, rng, before_crop=mix))
@@ -147,6 +147,13 @@ def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
         summary['class_weights'] = [round(float(w), 6) for w in class_weights]
     summary['bundle'] = str(save_bundle(cfg, spec, networks, 'segmentation', summary))
     return summary
+
+
+def _segmentation_outlier_loss(name: str):
+    if name not in SEGMENTATION_OUTLIER_LOSSES:
+        raise ValueError(f'unknown outlier loss {name!r}; choose '
+                         f'{" or ".join(SEGMENTATION_OUTLIER_LOSSES)}')
+    return SEGMENTATION_OUTLIER_LOSSES[name]
 
 
 def _segmentation_class_weights(cfg: TrainConfig, data: CityscapesTrainSet,
