@@ -133,14 +133,12 @@ def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
         outs = _segment_logits(net, norm(batch['image']), target.shape[-2:])
         weights = ICNET_AUX_WEIGHTS if len(outs) == 3 else (1.0,)
         inlier = target.masked_fill(target == OUTLIER_INDEX, IGNORE_INDEX)
-        parts = {'ce': sum(w * F.cross_entropy(o, inlier, weight=class_weights,
-                                               ignore_index=IGNORE_INDEX)
-                           for w, o in zip(weights, outs))}
+        ce = sum(w * F.cross_entropy(o, inlier, weight=class_weights, ignore_index=IGNORE_INDEX)
+                 for w, o in zip(weights, outs))
         if mix is None:
-            return {'loss': parts['ce']}
-        parts['outlier'] = sum(w * outlier_loss(o, target) for w, o in zip(weights, outs))
-        parts['loss'] = parts['ce'] + outlier_weight * parts['outlier']
-        return parts
+            return {'loss': ce}
+        outlier = sum(w * outlier_loss(o, target) for w, o in zip(weights, outs))
+        return {'loss': ce + outlier_weight * outlier, 'ce': ce, 'outlier': outlier}
 
     summary = train_loop(cfg, 'segmentation', {'segmentation': net}, opt, step, lr)
     if class_weights is not None:
