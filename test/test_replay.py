@@ -32,24 +32,21 @@ def test_replay_matches_offline_evaluation(bag_and_bundle, ros_env, tmp_path):
     from pixel_anomaly_ros.ros.replay import replay
     bag, bundle = bag_and_bundle
     out = tmp_path / 'replay'
-    for _ in range(3):
-        result = replay(bag, IMAGE_TOPIC, LABEL_TOPIC, bundle=bundle.path, out=out,
-                        domain_id=int(ros_env['ROS_DOMAIN_ID']), progress=False)
-        figures = result.replay
-        # On a machine overloaded by other processes the node's keep-last-1 reader can lose a
-        # frame before its callback, or its newest-wins slot drop one: both show in the
-        # figures and are not replay faults, so try again (at most twice).
-        if figures['frames_lost_before_node'] == 0 and \
-                figures['node_counters']['frames_dropped'] == 0:
-            break
-    # Reliable QoS at 5 Hz with a tiny network: every frame is answered, nothing dropped.
+    result = replay(bag, IMAGE_TOPIC, LABEL_TOPIC, bundle=bundle.path, out=out,
+                    domain_id=int(ros_env['ROS_DOMAIN_ID']), progress=False)
+    figures, node_counters = result.replay, result.replay['node_counters']
+    # At the recorded 5 Hz a stalled process (seen here for up to a second) can lose a frame
+    # before the node's keep-last-1 reader takes it, or the node's newest-wins slot can drop
+    # one: every frame sent is answered or accounted for by exactly one of those.
     assert figures['frames_sent'] == 8
-    assert figures['frames_answered'] == 8 and figures['frames_unanswered'] == 0, figures
-    assert figures['node_counters']['frames_received'] == 8, figures
-    assert figures['node_counters']['frames_dropped'] == 0
-    assert figures['node_counters']['frames_rejected'] == 0
+    answered = figures['frames_answered']
+    assert answered >= 1 and answered + figures['frames_unanswered'] == 8, figures
+    assert node_counters['frames_processed'] == answered, figures
+    assert figures['frames_unanswered'] == (figures['frames_lost_before_node']
+                                            + node_counters['frames_dropped']), figures
+    assert node_counters['frames_rejected'] == node_counters['frames_failed'] == 0
     assert figures['end_to_end_ms_p50'] > 0
-    assert result.frames == 8 and result.latency_ms['end_to_end'].size == 8
+    assert result.frames == answered and result.latency_ms['end_to_end'].size == answered
 
     offline = evaluate(bundle, 'bag', bag, {'image_topic': IMAGE_TOPIC,
                                             'label_topic': LABEL_TOPIC},
@@ -61,12 +58,12 @@ def test_replay_matches_offline_evaluation(bag_and_bundle, ros_env, tmp_path):
     # by about 1e-5 on the scores, which moves the metrics by far less than 1e-4.
     for key in ('ap', 'auroc', 'fpr95', 'best_f1', 'best_f1_threshold'):
         assert getattr(node, key) == pytest.approx(getattr(here, key), abs=1e-4), key
-    assert result.components.gt_components == offline.components.gt_components == 8
+    assert result.components.gt_components == offline.components.gt_components >= answered
     assert result.components.siou == pytest.approx(offline.components.siou, abs=1e-3)
 
     metrics = json.loads((out / 'metrics.json').read_text())
-    assert metrics['replay']['frames_answered'] == 8
-    assert metrics['latency_ms']['end_to_end']['count'] == 8
+    assert metrics['replay']['frames_answered'] == answered
+    assert metrics['latency_ms']['end_to_end']['count'] == answered
     report = (out / 'report.md').read_text().splitlines()
     assert report[2] == TABLE_HEADER and report[4].startswith('| bundle |')
     assert '## Replay' in report and (out / 'latency_histogram.png').is_file()
@@ -83,15 +80,15 @@ def test_replay_of_a_compressed_bag_matches_evaluate_on_it(bag_and_bundle, ros_e
     assert cli.main(['dataset-to-bag', '--dataset', 'folder', '--root', str(data), '--out',
                      str(bag), '--rate', '4', '--compressed', 'jpeg']) == 0
     assert list_topics(bag)[IMAGE_TOPIC] == 'sensor_msgs/msg/CompressedImage'
-    for _ in range(3):  # a frame lost to an overloaded machine is not a replay fault
-        result = replay(bag, IMAGE_TOPIC, LABEL_TOPIC, bundle=bundle.path,
-                        out=tmp_path / 'replay', domain_id=int(ros_env['ROS_DOMAIN_ID']),
-                        progress=False)
-        figures = result.replay
-        if figures['frames_lost_before_node'] == 0 and \
-                figures['node_counters']['frames_dropped'] == 0:
-            break
+    # Lockstep: each frame waits for the answer to the one before, so none is lost or dropped
+    # however the machine stalls.
+    result = replay(bag, IMAGE_TOPIC, LABEL_TOPIC, bundle=bundle.path, out=tmp_path / 'replay',
+                    domain_id=int(ros_env['ROS_DOMAIN_ID']), progress=False, lockstep=True)
+    figures = result.replay
     assert figures['frames_sent'] == 6 and figures['frames_answered'] == 6, figures
+    assert figures['node_counters']['frames_received'] == 6, figures
+    assert figures['node_counters']['frames_dropped'] == 0
+    assert result.info['rate'].startswith('lockstep')
     assert figures['node_counters']['frames_rejected'] == 0
     assert result.info['image_topic'] == f'{IMAGE_TOPIC} (compressed)'
     offline = evaluate(bundle, 'bag', bag, {'image_topic': IMAGE_TOPIC,
@@ -113,9 +110,13 @@ def test_replay_errors_before_starting_the_node(bag_and_bundle, ros_env, tmp_pat
     bag, bundle = bag_and_bundle
     for args, message in (([str(tmp_path / 'missing.mcap')], 'does not exist'),
                           ([str(bag), '--rate', '0'], 'rate must be positive'),
+                          ([str(bag), '--rate', '5', '--lockstep'], 'not allowed with'),
                           ([str(bag), '--label-topic', '/nope'], "no topic '/nope'")):
-        status = cli.main(['replay', *args, '--image-topic', IMAGE_TOPIC, '--bundle',
-                           str(bundle.path), '--out', str(tmp_path / 'out')])
+        try:
+            status = cli.main(['replay', *args, '--image-topic', IMAGE_TOPIC, '--bundle',
+                               str(bundle.path), '--out', str(tmp_path / 'out')])
+        except SystemExit as exit_info:  # argparse
+            status = exit_info.code
         err = capsys.readouterr().err.strip()
         assert status == 2 and '\n' not in err and message in err, err
     status = cli.main(['replay', str(bag), '--image-topic', '/camera/nothing', '--bundle',
@@ -123,6 +124,9 @@ def test_replay_errors_before_starting_the_node(bag_and_bundle, ros_env, tmp_pat
     assert status == 2 and 'no sensor_msgs/msg/Image or CompressedImage topic' in \
         capsys.readouterr().err
     assert not (tmp_path / 'out').exists()
+    from pixel_anomaly_ros.ros.replay import replay
+    with pytest.raises(ValueError, match='does not apply in lockstep'):
+        replay(bag, IMAGE_TOPIC, rate=5.0, lockstep=True, bundle=bundle.path)
 
 
 def test_drain_stops_when_the_node_is_idle_without_every_frame(tmp_path):
@@ -149,3 +153,28 @@ def test_drain_stops_when_the_node_is_idle_without_every_frame(tmp_path):
     assert figures['frames_lost_before_node'] == 1
     assert figures['node_counters']['frames_received'] == 2
     assert figures['node_counters']['frames_processed'] == 2
+
+
+def test_lockstep_waits_until_the_node_answers_or_settles_the_frame(tmp_path):
+    import time
+    from types import SimpleNamespace
+
+    from pixel_anomaly_ros.ros.detector_session import DetectorSession
+    session = DetectorSession({'bundle': tmp_path}, domain_id=0, timeout_s=0.5)
+    session._proc = SimpleNamespace(poll=lambda: None)
+    session.sent = {10: 100, 20: 200}
+    session.arrivals = {10: {'anomaly/score': 15}}
+    # The node has not received frame 20 yet: the wait lasts until the timeout.
+    session.diagnostics = {'frames_received': '1', 'frames_processed': '1',
+                           'frames_dropped': '0', 'frames_rejected': '0', 'frames_failed': '0'}
+    assert session.wait_for_frame(10)
+    start = time.monotonic()
+    assert not session.wait_for_frame(20)
+    assert time.monotonic() - start >= 0.5
+    # It rejected frame 20: its counters settle every frame sent, and the wait ends at once.
+    session.timeout_s = 30.0
+    session.diagnostics = {**session.diagnostics, 'frames_received': '2',
+                           'frames_rejected': '1'}
+    start = time.monotonic()
+    assert not session.wait_for_frame(20)
+    assert time.monotonic() - start < 5.0

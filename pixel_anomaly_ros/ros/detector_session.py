@@ -9,7 +9,8 @@ input; the client publishes on ``image``, restamping every frame with the curren
 outputs can be matched to inputs by their header stamp, records when each output topic arrived,
 and keeps the node's ``/diagnostics`` counters. With ``compressed`` the frames are
 CompressedImage messages on ``image/compressed`` (the node's ``input.compressed``). After the
-last frame :meth:`drain` waits until the node accounts for every frame sent. With
+last frame :meth:`drain` waits until the node accounts for every frame sent; a caller that
+sends one frame at a time waits for each with :meth:`wait_for_frame`. With
 ``rss_period_s`` a thread samples the resident memory of the node's process tree
 (``rss_samples``) for soak runs.
 """
@@ -273,6 +274,20 @@ class DetectorSession:
             self.sent[stamp] = tag
         self.publisher.publish(msg)
         return stamp
+
+    def wait_for_frame(self, stamp: int) -> bool:
+        """
+        Wait until the node answered a frame, or settled it without an answer.
+
+        Settled: the node's ``/diagnostics`` counters account for every frame sent, so a
+        rejected or failed frame ends the wait too.
+
+        :param stamp: the stamp :meth:`publish` returned.
+        :return: whether the frame's first output arrived (``False`` also after ``timeout_s``).
+        """
+        self._wait(lambda: self._answered_stamp(stamp) or self._node_done(), self.timeout_s,
+                   'waiting for an answer')
+        return self._answered_stamp(stamp)
 
     def _unanswered_warmups(self) -> int:
         with self._lock:

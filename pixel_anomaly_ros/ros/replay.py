@@ -7,12 +7,14 @@ Replay a bag into a running detector_node over DDS and report what came back.
 :class:`~pixel_anomaly_ros.ros.detector_session.DetectorSession` (private ROS domain, reliable
 input QoS, outputs at the camera resolution), waits until it answers warm-up frames, then
 publishes the bag's camera images on ``image`` at the recorded rate (header stamp differences)
-or a fixed rate. A ``CompressedImage`` camera topic is played as it is, on ``image/compressed``
-(the node decodes it, ``input.compressed``). Outputs are matched to inputs by the stamp the
-session puts on each frame, and the end-to-end latency of a frame is the arrival time of its
-``anomaly/score`` here minus that stamp. Received scores are spooled to disk. After the last
-frame the node is given time to finish (until its ``/diagnostics`` counters account for every
-frame sent), then it is stopped with SIGINT to its process group.
+or a fixed rate. With ``lockstep`` each frame is sent only once the node answered (or settled)
+the previous one: every frame reaches the node whatever the speed of the machine, and the
+latency has no queueing in it. A ``CompressedImage`` camera topic is played as it is, on
+``image/compressed`` (the node decodes it, ``input.compressed``). Outputs are matched to inputs
+by the stamp the session puts on each frame, and the end-to-end latency of a frame is the
+arrival time of its ``anomaly/score`` here minus that stamp. Received scores are spooled to
+disk. After the last frame the node is given time to finish (until its ``/diagnostics``
+counters account for every frame sent), then it is stopped with SIGINT to its process group.
 
 With a label topic, the answered frames are paired with the bag's labels by header stamp
 (:class:`~pixel_anomaly_ros.evaluation.datasets.bag.BagDataset`) and get the same metrics as
@@ -53,7 +55,7 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
            tolerance_ns: int = 0, binned: bool = False, track: str = 'anomaly',
            examples: int = 4, warmup: int = 2, timeout_s: float = 60.0,
            domain_id: Optional[int] = None, progress: bool = True,
-           operating_point: str = '') -> EvaluationResult:
+           operating_point: str = '', lockstep: bool = False) -> EvaluationResult:
     """
     Play a bag's camera topic into detector_node and measure metrics, latency and drops.
 
@@ -62,6 +64,7 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
     :param label_topic: anomaly label topic (mono8 0/1/255) for the metrics; None measures
         latency and drops only.
     :param rate: publish at this many Hz; None keeps the recorded header-stamp spacing.
+        Not with ``lockstep``.
     :param bundle: the bundle the node loads.
     :param out: report directory to write (``None``: only return the result).
     :param backend: the node's backend.
@@ -80,15 +83,21 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
     :param progress: show a progress bar.
     :param operating_point: the bundle's operating point the node's mask uses (empty: its
         default).
+    :param lockstep: send each frame after the node answered the previous one, instead of on
+        a schedule: no frame is dropped or lost on a machine slower than the bag.
     :return: the result; :attr:`EvaluationResult.replay` holds the replay figures.
     :raises BagError: for a missing bag or topic.
     :raises DatasetError: for a label topic that does not pair with the images.
     :raises BundleError: for a broken bundle or an operating point it does not record.
     :raises SessionError: when the node does not start or answer.
-    :raises ValueError: for a bad rate or an ``out`` that is not a report directory.
+    :raises ValueError: for a bad rate, a rate with ``lockstep``, or an ``out`` that is not a
+        report directory.
     """
     if rate is not None and not rate > 0:
         raise ValueError(f'rate must be positive, got {rate}')
+    if rate is not None and lockstep:
+        raise ValueError('a rate does not apply in lockstep: each frame is sent after the '
+                         'answer to the previous one; give one of the two')
     if out is not None:
         check_output_dir(out)
     loaded = load_bundle(bundle)
@@ -121,7 +130,8 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
                              compressed=compressed) as session:
             session.warm_up(_first_frame(bag, image_topic, compressed), warmup)
             load_before = load_average()
-            play_seconds = _play(session, bag, image_topic, rate, progress, compressed)
+            play_seconds = _play(session, bag, image_topic, rate, progress, compressed,
+                                 lockstep)
             session.drain()
             load = {'before': load_before, 'after': load_average(), 'cores': os.cpu_count()}
         title = (f'Replay evaluation: {loaded.spec.name} through detector_node on '
@@ -139,7 +149,8 @@ def replay(bag: Union[str, Path], image_topic: str, label_topic: Optional[str] =
         'threshold': point.threshold, 'operating_point': point.describe(), 'bag': str(bag),
         'image_topic': f'{image_topic} ({"compressed" if compressed else "raw"})',
         'label_topic': label_topic or '—', 'load_average': load,
-        'rate': f'{rate} Hz' if rate else 'recorded',
+        'rate': ('lockstep (each frame after the answer to the previous one)' if lockstep
+                 else f'{rate} Hz' if rate else 'recorded'),
         'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')})
     if out is not None:
         write_report(result, out)
@@ -174,14 +185,22 @@ def _first_frame(bag, image_topic: str, compressed: bool = False):
 
 
 def _play(session: DetectorSession, bag, image_topic: str, rate: Optional[float],
-          progress: bool, compressed: bool = False) -> float:
-    """Publish every camera image of the bag on schedule; return the seconds it took."""
+          progress: bool, compressed: bool = False, lockstep: bool = False) -> float:
+    """
+    Publish every camera image of the bag; return the seconds it took.
+
+    On schedule (the recorded spacing or ``rate``), or with ``lockstep`` each one after the
+    node answered or settled the one before.
+    """
     start = first_stamp = None
     frames = _messages(bag, image_topic, compressed)
     for index, (stamp_ns, msg) in enumerate(tqdm(frames, desc='replay', unit='frame',
                                                  disable=not progress)):
         if start is None:
             start, first_stamp = time.monotonic(), stamp_ns
+        if lockstep:
+            session.wait_for_frame(session.publish(msg, stamp_ns))
+            continue
         offset = index / rate if rate else (stamp_ns - first_stamp) / 1e9
         delay = start + offset - time.monotonic()
         if delay > 0:
