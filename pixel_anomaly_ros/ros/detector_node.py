@@ -7,7 +7,10 @@ A lifecycle node. ``configure`` loads and validates the bundle and the backend, 
 subscribes and starts the inference worker, ``deactivate`` stops it and frees the GPU memory;
 with ``autostart`` (default) the node configures and activates itself. The subscription
 callback only hands the message to a one-place slot: the newest frame wins, a frame replaced
-while waiting is counted as dropped, and inference runs on the worker thread.
+while waiting is counted as dropped, and inference runs on the worker thread. Every callback is
+short, so one executor thread serves them all: rclpy's MultiThreadedExecutor held frames back
+for up to 1.4 s before their callback here, which lost them to the keep-last-1 reader
+(``benchmarks/README.md``, "detector_node executor").
 
 Every parameter value is checked by :func:`~pixel_anomaly_ros.ros.parameters.validate`, at
 start-up and before anything of a set is applied, so a batch is applied whole or not at all.
@@ -38,7 +41,7 @@ from pixel_anomaly_ros.runtime import BackendError
 from rcl_interfaces.msg import SetParametersResult
 import rclpy
 from rclpy.exceptions import ParameterException
-from rclpy.executors import ExternalShutdownException, MultiThreadedExecutor
+from rclpy.executors import ExternalShutdownException, SingleThreadedExecutor
 from rclpy.lifecycle import Node as LifecycleNode, State, TransitionCallbackReturn
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
@@ -391,7 +394,7 @@ def main(args: Optional[list] = None) -> int:
                 print(f'detector_node: cannot start: {exc}', file=sys.stderr)
                 status = 1
         else:
-            executor = MultiThreadedExecutor(num_threads=2)
+            executor = SingleThreadedExecutor()  # why not multi-threaded: the module doc
             executor.add_node(node)
             executor.spin_until_future_complete(node.finished)
     except (KeyboardInterrupt, ExternalShutdownException):
