@@ -209,10 +209,7 @@ def uniform_outlier_loss(logits: torch.Tensor, target: torch.Tensor,
     :param outlier_index: label of outlier pixels.
     :return: scalar loss (0 without outlier pixels).
     """
-    outlier = target == outlier_index
-    if not bool(outlier.any()):
-        return logits.sum() * 0.0
-    return -F.log_softmax(logits, dim=1).mean(dim=1)[outlier].mean()
+    return _masked_mean(-F.log_softmax(logits, dim=1).mean(dim=1), target == outlier_index)
 
 
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
