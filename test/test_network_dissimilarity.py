@@ -42,6 +42,17 @@ def test_tiny_keys_are_a_same_named_subset():
     assert set(net.state_dict()) == set(manifest)
 
 
+def test_wider_tiny_variant_keeps_the_keys_and_the_output_shape():
+    narrow = dissim_prior_tiny(upsampling='resize')
+    wide = dissim_prior_tiny(upsampling='resize', width=4)
+    assert set(wide.state_dict()) == set(narrow.state_dict())
+    shapes = {k: v.shape for k, v in narrow.state_dict().items()}
+    assert wide.state_dict()['conv10.weight'].shape[1] == 4 * shapes['conv10.weight'][1]
+    with torch.no_grad():
+        out = wide.eval()(*_inputs(batch=1))
+    assert out.shape == (1, 2, 64, 128)
+
+
 def test_strict_round_trip():
     src = dissim_prior_tiny()
     sd = _randomize(src)

@@ -357,15 +357,17 @@ def dissim_prior(num_semantic_classes: int = 19) -> DissimNetPrior:
 
 
 def dissim_prior_tiny(num_semantic_classes: int = 19,
-                      upsampling: str = 'transposed') -> DissimNetPrior:
+                      upsampling: str = 'transposed', width: int = 1) -> DissimNetPrior:
     """
-    Build a small ``DissimNetPrior`` with the same key names (for tests).
+    Build a small ``DissimNetPrior`` with the same key names (tests, demo bundles).
 
     :param num_semantic_classes: channels of the one-hot semantic map.
     :param upsampling: decoder up-sampling (see :class:`DissimNetPrior`).
+    :param width: channel multiplier (1: 50 k parameters, the tests' and the shipped demo's size).
     :return: the network.
     """
+    k = int(width)
     return DissimNetPrior(num_semantic_classes=num_semantic_classes,
-                          vgg_widths=(4, 8, 8, 16), semantic_base_width=2,
-                          prior_base_width=4, spade_hidden=8,
-                          decoder_widths=(8, 8, 8, 4), upsampling=upsampling)
+                          vgg_widths=(4 * k, 8 * k, 8 * k, 16 * k), semantic_base_width=2 * k,
+                          prior_base_width=4 * k, spade_hidden=8 * k,
+                          decoder_widths=(8 * k, 8 * k, 8 * k, 4 * k), upsampling=upsampling)
