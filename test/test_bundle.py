@@ -6,6 +6,7 @@ from conftest import make_random_bundle
 from pixel_anomaly_ros.bundle import BundleError, load_bundle
 from pixel_anomaly_ros.bundle_writer import write_bundle
 from pixel_anomaly_ros.presets import list_presets, preset_spec
+from pixel_anomaly_ros.stages.graphs import build_networks
 import pytest
 import torch
 import yaml
@@ -101,3 +102,10 @@ def test_write_is_atomic_and_refuses_to_overwrite(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         write_bundle(spec, {'segmentation': {'w': torch.zeros(3)}}, tmp_path / 'c')
     assert sorted(p.name for p in tmp_path.iterdir()) == ['b']
+
+
+def test_builder_args_a_network_refuses_are_a_bundle_error():
+    spec = preset_spec('light_tiny_v2')
+    spec.networks['dissimilarity'].args['width'] = 'four'
+    with pytest.raises(BundleError, match=r"networks\.dissimilarity: dissim_prior_tiny .*'four'"):
+        build_networks(spec)

@@ -325,11 +325,15 @@ def build_networks(spec: BundleSpec, state_dicts: Dict[str, dict] = None,
     :param state_dicts: ``{component: state_dict}``; ``None`` keeps random initialisation.
     :param where: name used in error messages (the weights file).
     :return: ``{component: network}`` in eval mode on the CPU.
-    :raises BundleError: if the weights do not fit the networks.
+    :raises BundleError: if a network's builder refuses its args, or the weights do not fit.
     """
     networks = {}
     for component, net_spec in spec.networks.items():
-        network = create_network(net_spec.builder, **net_spec.args)
+        try:
+            network = create_network(net_spec.builder, **net_spec.args)
+        except (TypeError, ValueError) as exc:
+            raise BundleError(f'networks.{component}: {net_spec.builder} with args '
+                              f'{net_spec.args} cannot be built: {exc}') from exc
         if state_dicts is not None:
             try:
                 network.load_state_dict(state_dicts[component], strict=True)
