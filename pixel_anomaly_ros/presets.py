@@ -14,6 +14,9 @@ from pixel_anomaly_ros.bundle import BundleSpec, IMAGENET_MEAN, IMAGENET_STD, Ne
 #: Fast_Seg's ICNet default pre-processing: BGR, caffe mean subtraction, no scaling.
 CAFFE_BGR_MEAN = (103.939, 116.779, 123.68)
 UNIT_STD = (1.0, 1.0, 1.0)
+#: ICNet width of the v3 presets: the widest that, with SPADE ngf 6 and the dissimilarity
+#: network at width 4, keeps the Light bundle with its ONNX graphs under 25 MB.
+V3_ICNET_WIDTH = 4
 
 
 def _light(name: str, tiny: bool) -> BundleSpec:
@@ -71,6 +74,23 @@ def _pebal_icnet_tiny_v2() -> BundleSpec:
     return spec
 
 
+def _light_tiny_v3() -> BundleSpec:
+    """:func:`_light_tiny_v2` with a 4x ICNet, a 4x dissimilarity network, a narrower SPADE."""
+    spec = _light_tiny_v2()
+    spec.name = 'synboost_light_tiny_v3'
+    spec.networks['segmentation'].args['width'] = V3_ICNET_WIDTH
+    spec.networks['synthesis'].args['ngf'] = 6
+    spec.networks['dissimilarity'].args['width'] = 4
+    return spec
+
+
+def _pebal_icnet_tiny_v3() -> BundleSpec:
+    """PEBAL on the ICNet of :func:`_light_tiny_v3`."""
+    spec = _pebal_icnet_tiny_v2()
+    spec.name = 'pebal_icnet_tiny_v3'
+    spec.networks['segmentation'].args['width'] = V3_ICNET_WIDTH
+    return spec
+
 PRESETS = {
     'light': lambda: _light('synboost_light', tiny=False),
     'light_tiny': lambda: _light('synboost_light_tiny', tiny=True),
@@ -82,6 +102,9 @@ PRESETS = {
     # decoder, 2x wider ICNet
     'light_tiny_v2': _light_tiny_v2,
     'pebal_icnet_tiny_v2': _pebal_icnet_tiny_v2,
+    # issue 15, capacity: 4x ICNet, 4x dissimilarity network, SPADE ngf 6 (bundle <= 25 MB)
+    'light_tiny_v3': _light_tiny_v3,
+    'pebal_icnet_tiny_v3': _pebal_icnet_tiny_v3,
 }
 
 

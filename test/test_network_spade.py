@@ -137,3 +137,12 @@ def test_tiny_forward_shape_and_range():
     assert out.min() >= -1 and out.max() <= 1
     with pytest.raises(ValueError):
         net(seg[:, :, :48])
+
+
+def test_narrower_tiny_generator_keeps_the_keys_and_the_output_shape():
+    wide, narrow = spade_tiny(spectral_norm=False), spade_tiny(spectral_norm=False, ngf=6)
+    assert set(narrow.state_dict()) == set(wide.state_dict())
+    assert narrow.fc.weight.shape[0] * 8 == wide.fc.weight.shape[0] * 6
+    seg = label_map_to_spade_input(torch.randint(0, 35, (1, 1, 64, 128)))
+    with torch.no_grad():
+        assert narrow.eval()(seg).shape == wide.eval()(seg).shape == (1, 3, 64, 128)

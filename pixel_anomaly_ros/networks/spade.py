@@ -393,11 +393,12 @@ def spade_cityscapes(spectral_norm: bool = True) -> SPADEGenerator:
     return SPADEGenerator(36, 64, 128, 'more', spectral_norm)
 
 
-def spade_tiny(spectral_norm: bool = True) -> SPADEGenerator:
+def spade_tiny(spectral_norm: bool = True, ngf: int = 8) -> SPADEGenerator:
     """
-    Build a small SPADE generator for tests (36 inputs, ngf 8, hidden 16, 'more').
+    Build a small SPADE generator (36 inputs, hidden 16, 'more'; tests and demo bundles).
 
     :param spectral_norm: True: official checkpoint layout; False: folded layout.
+    :param ngf: base width (8: 1.58 M parameters, 6: 1.01 M, 4: 0.57 M).
     :return: the generator.
     """
-    return SPADEGenerator(36, 8, 16, 'more', spectral_norm)
+    return SPADEGenerator(36, int(ngf), 16, 'more', spectral_norm)
