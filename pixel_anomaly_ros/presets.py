@@ -91,6 +91,7 @@ def _pebal_icnet_tiny_v3() -> BundleSpec:
     spec.networks['segmentation'].args['width'] = V3_ICNET_WIDTH
     return spec
 
+
 PRESETS = {
     'light': lambda: _light('synboost_light', tiny=False),
     'light_tiny': lambda: _light('synboost_light_tiny', tiny=True),
