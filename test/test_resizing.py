@@ -44,6 +44,15 @@ def test_nearest_matches_the_graphs_nearest_exact(size_in, size_out):
                                   expected[0, 0].to(torch.uint8).numpy())
 
 
+@pytest.mark.parametrize('size_out', [(12, 18), (8, 12), (3, 36), (24, 12), (10, 15), (48, 72)])
+def test_whole_factor_reductions_are_the_interpolation(size_out):
+    torch = pytest.importorskip('torch')
+    from pixel_anomaly_ros.stages.graphs import resize_nearest_exact
+    x = torch.randn(2, 3, 24, 36)
+    expected = torch.nn.functional.interpolate(x, size=size_out, mode='nearest-exact')
+    assert torch.equal(resize_nearest_exact(x, size_out), expected)
+
+
 def test_linear():
     score = np.full((3, 4), 0.25, np.float32)
     resized = resize_linear(score, (30, 40))
