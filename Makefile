@@ -26,86 +26,81 @@ test: $(STAMP)
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(PA) demo --out out/demo
 
-# How models/demo_light and models/demo_pebal are made (issue 15; about 2 h 40 min on 2 CPU cores):
-# a camera-like synthetic world, lattice-free networks (presets light_tiny_v2 and
-# pebal_icnet_tiny_v2: a 2x wider ICNet with half-pixel resizes whose scores come from its 1/8
-# logits, a resize-convolution dissimilarity decoder); PEBAL fine-tunes the whole ICNet. The
-# last steps continue earlier ones: ICNet trains on, then the dissimilarity network adapts to
-# its new predictions and also learns from pasted objects (--mix-prob); PEBAL starts from the
-# first ICNet, before it trains on.
-# Built in $(V2), then copied to models/; each command line and seed is also recorded in the
-# bundle's bundle.yaml. Resumable: every step is a file target under $(V2) touched only when its
-# command succeeded, so `make demo-bundles` after an interruption skips the finished steps, and
-# the interrupted trainer continues from its last checkpoint (--resume, one --work directory per
-# step). synth and calibrate/export are atomic and re-run whole.
-V2 := build/demo-v2
-V2_WORLD := data/world-v2
-V2_LIGHT := $(V2)/demo_light
-V2_PEBAL := $(V2)/demo_pebal
-V2_TRAIN := --seed 0 --resume --quiet
-V2_SYNTH := --train 1500 --val 100 --anomalies 100
-V2_SEG_STEPS := 5000
-V2_SYN_STEPS := 1200
-V2_DIS_STEPS := 1000
-V2_DIS_PRED_STEPS := 2500
-V2_SEG_MORE_STEPS := 6000
-V2_DIS_MIX_STEPS := 3000
-V2_PEBAL_STEPS := 4000
-V2_EVERY := 100
-demo-bundles: $(V2)/export.done
-	@du -sh $(V2_LIGHT) $(V2_PEBAL)
-	@for b in $(V2_LIGHT) $(V2_PEBAL); do test $$(du -sm $$b | cut -f1) -le 25 || \
+# How models/demo_light and models/demo_pebal are made (issue 15; about 2 h 30 min on 2 CPU cores):
+# a camera-like synthetic world, lattice-free networks (presets light_tiny_v3 and
+# pebal_icnet_tiny_v3: a 4x wider ICNet with half-pixel resizes whose scores come from its 1/8
+# logits, a 4x wider resize-convolution dissimilarity network, SPADE at ngf 6). PEBAL starts
+# from the first ICNet and fine-tunes all of it; Light's ICNet trains on, and only then does
+# the dissimilarity network learn on its predictions and on pasted objects (--mix-prob), after
+# a start on ground-truth semantics.
+# Built in $(DEMO), then copied to models/; each command line and seed is also recorded in the
+# bundle's bundle.yaml. Resumable: every step is a file target under $(DEMO) touched only when
+# its command succeeded, so `make demo-bundles` after an interruption skips the finished steps,
+# and the interrupted trainer continues from its last checkpoint (--resume, one --work
+# directory per step). synth and calibrate/export are atomic and re-run whole.
+DEMO := build/demo-v3
+DEMO_WORLD := data/world-v2
+DEMO_LIGHT := $(DEMO)/demo_light
+DEMO_PEBAL := $(DEMO)/demo_pebal
+DEMO_TRAIN := --seed 0 --resume --quiet
+DEMO_SYNTH := --train 1500 --val 100 --anomalies 100
+DEMO_SEG_STEPS := 5000
+DEMO_SYN_STEPS := 1200
+DEMO_DIS_STEPS := 1000
+DEMO_SEG_MORE_STEPS := 6000
+DEMO_DIS_MIX_STEPS := 2000
+DEMO_PEBAL_STEPS := 4000
+DEMO_EVERY := 100
+demo-bundles: $(DEMO)/export.done
+	@du -sh $(DEMO_LIGHT) $(DEMO_PEBAL)
+	@for b in $(DEMO_LIGHT) $(DEMO_PEBAL); do test $$(du -sm $$b | cut -f1) -le 25 || \
 	    { echo "$$b is over 25 MB"; exit 1; }; done
 	rm -rf models/demo_light.new models/demo_pebal.new
-	cp -r $(V2_LIGHT) models/demo_light.new && cp -r $(V2_PEBAL) models/demo_pebal.new
+	cp -r $(DEMO_LIGHT) models/demo_light.new && cp -r $(DEMO_PEBAL) models/demo_pebal.new
 	rm -rf models/demo_light models/demo_pebal
 	mv models/demo_light.new models/demo_light && mv models/demo_pebal.new models/demo_pebal
-$(V2)/world.done: | $(STAMP)
-	$(PA) synth --out $(V2_WORLD) --seed 0 $(V2_SYNTH) --realism camera --quiet
-	@mkdir -p $(V2) && touch $@
-$(V2)/segmentation.done: $(V2)/world.done
-	$(PA) train segmentation --data $(V2_WORLD) --out $(V2_LIGHT) --preset light_tiny_v2 \
+$(DEMO)/world.done: | $(STAMP)
+	$(PA) synth --out $(DEMO_WORLD) --seed 0 $(DEMO_SYNTH) --realism camera --quiet
+	@mkdir -p $(DEMO) && touch $@
+$(DEMO)/segmentation.done: $(DEMO)/world.done
+	$(PA) train segmentation --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --preset light_tiny_v3 \
 	    --input-size 512x256 --crop 256x128 --batch-size 8 --optimizer adam \
-	    --steps $(V2_SEG_STEPS) --checkpoint-every $(V2_EVERY) --work $(V2)/work/segmentation $(V2_TRAIN)
+	    --steps $(DEMO_SEG_STEPS) --checkpoint-every $(DEMO_EVERY) \
+	    --work $(DEMO)/work/segmentation $(DEMO_TRAIN)
 	@touch $@
-$(V2)/synthesis.done: $(V2)/segmentation.done
-	$(PA) train synthesis --data $(V2_WORLD) --out $(V2_LIGHT) --crop 512x256 --batch-size 4 \
-	    --steps $(V2_SYN_STEPS) --checkpoint-every $(V2_EVERY) --work $(V2)/work/synthesis \
-	    $(V2_TRAIN)
-	@touch $@
-$(V2)/dissimilarity-gt.done: $(V2)/synthesis.done
-	$(PA) train dissimilarity --data $(V2_WORLD) --out $(V2_LIGHT) --crop 512x256 \
-	    --batch-size 4 --steps $(V2_DIS_STEPS) --checkpoint-every $(V2_EVERY) \
-	    --work $(V2)/work/dissimilarity-gt $(V2_TRAIN)
-	@touch $@
-$(V2)/dissimilarity.done: $(V2)/dissimilarity-gt.done
-	$(PA) train dissimilarity --data $(V2_WORLD) --out $(V2_LIGHT) --crop 512x256 \
-	    --batch-size 4 --steps $(V2_DIS_PRED_STEPS) --semantic predicted \
-	    --checkpoint-every $(V2_EVERY) --work $(V2)/work/dissimilarity-predicted $(V2_TRAIN)
+$(DEMO)/synthesis.done: $(DEMO)/segmentation.done
+	$(PA) train synthesis --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 512x256 --batch-size 4 \
+	    --steps $(DEMO_SYN_STEPS) --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/synthesis \
+	    $(DEMO_TRAIN)
 	@touch $@
 # PEBAL starts from the ICNet of the first segmentation run, before it trains on (measured:
 # 31.7 % AP from it against 20.4 % from the continued one; models/README.md).
-$(V2)/segmentation-continued.done: $(V2)/dissimilarity.done $(V2)/pebal.done
-	$(PA) train segmentation --data $(V2_WORLD) --out $(V2_LIGHT) --crop 256x128 --batch-size 8 \
-	    --optimizer adam --lr 5e-4 --steps $(V2_SEG_MORE_STEPS) --checkpoint-every $(V2_EVERY) \
-	    --work $(V2)/work/segmentation-continued $(V2_TRAIN)
+$(DEMO)/pebal.done: $(DEMO)/segmentation.done
+	$(PA) train pebal --data $(DEMO_WORLD) --init $(DEMO_LIGHT) --out $(DEMO_PEBAL) \
+	    --preset pebal_icnet_tiny_v3 --input-size 512x256 --crop 256x128 --batch-size 8 \
+	    --steps $(DEMO_PEBAL_STEPS) --lr 1e-3 --block all --checkpoint-every $(DEMO_EVERY) \
+	    --work $(DEMO)/work/pebal $(DEMO_TRAIN)
 	@touch $@
-$(V2)/dissimilarity-mix.done: $(V2)/segmentation-continued.done
-	$(PA) train dissimilarity --data $(V2_WORLD) --out $(V2_LIGHT) --crop 512x256 \
-	    --batch-size 4 --steps $(V2_DIS_MIX_STEPS) --semantic predicted --mix-prob 0.5 \
-	    --checkpoint-every $(V2_EVERY) --work $(V2)/work/dissimilarity-mix $(V2_TRAIN)
+$(DEMO)/segmentation-continued.done: $(DEMO)/synthesis.done $(DEMO)/pebal.done
+	$(PA) train segmentation --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 256x128 \
+	    --batch-size 8 --optimizer adam --lr 5e-4 --steps $(DEMO_SEG_MORE_STEPS) \
+	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/segmentation-continued $(DEMO_TRAIN)
 	@touch $@
-$(V2)/pebal.done: $(V2)/segmentation.done
-	$(PA) train pebal --data $(V2_WORLD) --init $(V2_LIGHT) --out $(V2_PEBAL) \
-	    --preset pebal_icnet_tiny_v2 --input-size 512x256 --crop 256x128 --batch-size 8 \
-	    --steps $(V2_PEBAL_STEPS) --lr 1e-3 --block all --checkpoint-every $(V2_EVERY) \
-	    --work $(V2)/work/pebal $(V2_TRAIN)
+$(DEMO)/dissimilarity-gt.done: $(DEMO)/segmentation-continued.done
+	$(PA) train dissimilarity --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 512x256 \
+	    --batch-size 4 --steps $(DEMO_DIS_STEPS) --checkpoint-every $(DEMO_EVERY) \
+	    --work $(DEMO)/work/dissimilarity-gt $(DEMO_TRAIN)
 	@touch $@
-$(V2)/export.done: $(V2)/dissimilarity-mix.done $(V2)/pebal.done
-	$(PA) calibrate --bundle $(V2_LIGHT) --data $(V2_WORLD)
-	$(PA) calibrate --bundle $(V2_PEBAL) --data $(V2_WORLD)
-	$(PA) export --bundle $(V2_LIGHT)
-	$(PA) export --bundle $(V2_PEBAL)
+$(DEMO)/dissimilarity-mix.done: $(DEMO)/dissimilarity-gt.done
+	$(PA) train dissimilarity --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 512x256 \
+	    --batch-size 4 --steps $(DEMO_DIS_MIX_STEPS) --semantic predicted --mix-prob 0.5 \
+	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/dissimilarity-mix $(DEMO_TRAIN)
+	@touch $@
+$(DEMO)/export.done: $(DEMO)/dissimilarity-mix.done $(DEMO)/pebal.done
+	$(PA) calibrate --bundle $(DEMO_LIGHT) --data $(DEMO_WORLD)
+	$(PA) calibrate --bundle $(DEMO_PEBAL) --data $(DEMO_WORLD)
+	$(PA) export --bundle $(DEMO_LIGHT)
+	$(PA) export --bundle $(DEMO_PEBAL)
 	@touch $@
 
 lint: $(STAMP)
