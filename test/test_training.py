@@ -2,6 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """CPU smoke tests of the trainers, resume, bundles and calibration on a tiny synthetic world."""
 
+import collections
 import json
 import math
 
@@ -248,6 +249,18 @@ def test_calibrate_synboost_weights(light, world, tmp_path):
     assert default['threshold'] == result['threshold']
     assert result['operating_point'] == ('best_f1' if result['operating_points']['best_f1'][
         'fpr'] <= 0.05 else 'fpr5')
+    assert doc['provenance']['calibration']['objective'] == 'ap_fpr95'
+    with pytest.raises(ValueError, match='unknown objective'):
+        calibrate(str(light[0]), str(world), objective='auroc', progress=False)
+
+
+def test_the_default_objective_does_not_buy_ap_with_false_alarms():
+    from pixel_anomaly_ros.training.score_calibration import OBJECTIVES
+    metrics = collections.namedtuple('metrics', 'ap fpr95')
+    # noisy: what the AP-only grid chose for the v3 demo Light on its calibration set
+    noisy, sharp = metrics(ap=0.274, fpr95=0.602), metrics(ap=0.22, fpr95=0.17)
+    assert OBJECTIVES['ap'](noisy) > OBJECTIVES['ap'](sharp)
+    assert OBJECTIVES['ap_fpr95'](sharp) > OBJECTIVES['ap_fpr95'](noisy)
 
 
 def test_calibrate_takes_the_dataset_kinds_and_options_of_evaluate(light, world, tmp_path,

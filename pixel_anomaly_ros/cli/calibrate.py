@@ -39,6 +39,10 @@ def add_parser(subparsers) -> None:
                                  'only bundle.yaml is rewritten; exported graphs stay valid)')
     p.add_argument('--max-images', type=count_type(1), help='use at most this many images')
     p.add_argument('--grid-step', type=float, default=0.25, help='ensemble weight grid step')
+    p.add_argument('--objective', choices=('ap_fpr95', 'ap'), default='ap_fpr95',
+                   help='what the ensemble weight search maximises (SynBoost): AP minus FPR95 '
+                        '(default), or AP alone, which may buy a little AP with many false '
+                        'alarms')
     p.add_argument('--percentiles', type=float, nargs=2, metavar=('LO', 'HI'),
                    help='raw-score percentiles mapped to 0 and 1 (default 1 99.99; scores '
                         'above HI tie at 1, so keep HI above the anomalous pixel share)')
@@ -72,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
                          '--root DIR')
     from pixel_anomaly_ros.training.score_calibration import calibrate
     result = calibrate(args.bundle, data, out=args.out, max_images=args.max_images,
-                       grid_step=args.grid_step, progress=not args.quiet,
+                       grid_step=args.grid_step, objective=args.objective,
+                       progress=not args.quiet,
                        command=command_line(), dataset=dataset, options=dataset_opts,
                        **options)
     print(json.dumps(result, indent=2))

@@ -6,7 +6,8 @@ Score calibration of a bundle on a validation anomaly set: ensemble weights, ran
 (Not to be confused with INT8 range calibration, :mod:`pixel_anomaly_ros.export.int8_calibration`.)
 
 SynBoost: grid search of the four ensemble weights on a simplex (step 0.25 by default, the
-official 0.75/0.25/0/0 is on it) maximising the pixel AP. Then, for both variants, the raw score
+official 0.75/0.25/0/0 is on it) maximising an objective of :data:`OBJECTIVES`: by default the
+pixel AP minus the FPR95, so that a little AP is not bought with many false alarms. Then, for both variants, the raw score
 range maps to [0, 1] with robust percentiles (``score_lo``/``score_hi``), and the operating
 points (95 % TPR, best F1, FPR 1 % and 5 %, each with its measured TPR and FPR;
 :mod:`pixel_anomaly_ros.evaluation.operating_points`) are found on the calibrated scores; the
@@ -39,6 +40,14 @@ from tqdm import tqdm
 DEFAULT_PERCENTILES = (1.0, 99.99)
 
 
+#: What the ensemble grid search maximises, from the pixel metrics of the calibration set.
+#: ``ap_fpr95``: AP - FPR95 (both in [0, 1]); ``ap``: the AP alone.
+OBJECTIVES = {
+    'ap_fpr95': lambda metrics: metrics.ap - metrics.fpr95,
+    'ap': lambda metrics: metrics.ap,
+}
+
+
 def weight_grid(step: float = 0.25) -> np.ndarray:
     """
     Return every weight vector of the four ensemble terms on a simplex grid.
@@ -61,7 +70,7 @@ def _metrics(score: np.ndarray, label: np.ndarray):
 def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
               max_images: Optional[int] = None,
               percentiles: Sequence[float] = DEFAULT_PERCENTILES,
-              grid_step: float = 0.25, progress: bool = True,
+              grid_step: float = 0.25, objective: str = 'ap_fpr95', progress: bool = True,
               command: str = '', dataset: str = 'folder',
               options: Optional[Dict[str, object]] = None) -> Dict[str, object]:
     """
@@ -77,6 +86,7 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     :param max_images: use at most this many images.
     :param percentiles: raw-score percentiles that become 0 and 1.
     :param grid_step: SynBoost ensemble grid step.
+    :param objective: what the grid search maximises, a key of :data:`OBJECTIVES`.
     :param progress: show a progress bar.
     :param command: command line recorded in the provenance.
     :param dataset: dataset kind (a key of ``evaluation.datasets.DATASETS``).
@@ -86,6 +96,8 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
         measured).
     :raises ValueError: if the set has no anomalous or no inlier pixel.
     """
+    if objective not in OBJECTIVES:
+        raise ValueError(f'unknown objective {objective!r}; choose one of {sorted(OBJECTIVES)}')
     bundle = load_bundle(bundle_path)
     spec = bundle.spec
     in_place = out is None or Path(out).resolve() == bundle.path.resolve()
@@ -116,11 +128,11 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     ensemble = dict(spec.ensemble)
     if spec.variant == 'synboost_light':
         stacked = np.concatenate(terms).astype(np.float64)
-        best_ap, best = -1.0, None
+        goal, best_value, best = OBJECTIVES[objective], -np.inf, None
         for weights in weight_grid(grid_step):
-            ap = _metrics(stacked @ weights, label).ap
-            if ap > best_ap + 1e-12:
-                best_ap, best = ap, weights
+            value = goal(_metrics(stacked @ weights, label))
+            if value > best_value + 1e-12:
+                best_value, best = value, weights
         ensemble = {k: float(w) for k, w in zip(ENSEMBLE_TERMS, best)}
         raw = stacked @ best
     else:
@@ -143,7 +155,7 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
     spec.provenance['calibration'] = {'data': str(root), 'dataset': dataset,
                                       'options': dict(options or {}), 'command': command,
                                       'percentiles': list(percentiles),
-                                      'grid_step': grid_step,
+                                      'grid_step': grid_step, 'objective': objective,
                                       **{k: v for k, v in result.items()
                                          if k != 'operating_points'}}
     spec.validation = dict(spec.validation)
