@@ -7,8 +7,9 @@ Score calibration of a bundle on a validation anomaly set: ensemble weights, ran
 
 SynBoost: grid search of the four ensemble weights on a simplex (step 0.25 by default, the
 official 0.75/0.25/0/0 is on it) maximising an objective of :data:`OBJECTIVES`: by default the
-pixel AP minus the FPR95, so that a little AP is not bought with many false alarms. Then, for both variants, the raw score
-range maps to [0, 1] with robust percentiles (``score_lo``/``score_hi``), and the operating
+pixel AP minus the FPR95, so that a little AP is not bought with many false alarms. Then, for
+both variants, the raw score range maps to [0, 1] with robust percentiles
+(``score_lo``/``score_hi``), and the operating
 points (95 % TPR, best F1, FPR 1 % and 5 %, each with its measured TPR and FPR;
 :mod:`pixel_anomaly_ros.evaluation.operating_points`) are found on the calibrated scores; the
 bundle's threshold is the default one's. A bundle whose segmentation is an ONNX model runs on
