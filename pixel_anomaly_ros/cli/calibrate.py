@@ -21,9 +21,10 @@ def add_parser(subparsers) -> None:
                           'anomaly set',
         description='Calibrate the scores of a bundle on a validation anomaly set (any dataset '
                     'kind of "evaluate", or --data: images/ + labels/ with 0 inlier, 1 anomaly, '
-                    '255 void, or a synth output): SynBoost ensemble weights by AP grid search, '
-                    'score_lo/score_hi as robust percentiles, and the operating points tpr95, '
-                    'best_f1, fpr1 and fpr5, each with its measured TPR and FPR; the default is '
+                    '255 void, or a synth output): SynBoost ensemble weights by grid search '
+                    '(--objective), score_lo/score_hi as robust percentiles, and the operating '
+                    'points tpr95, best_f1, fpr1 and fpr5, each with its measured TPR and FPR; '
+                    'the default is '
                     'best_f1 when it flags at most 5 % of the inlier pixels, else fpr5. Written '
                     'into bundle.yaml atomically. A segmentation-onnx bundle with the sml '
                     'scorer first gets its SML class statistics (mean and std of the max logit '
