@@ -26,7 +26,7 @@ test: $(STAMP)
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(PA) demo --out out/demo
 
-# How models/demo_light and models/demo_pebal are made (issue 15; about 2 h 30 min on 2 CPU cores):
+# How models/demo_light and models/demo_pebal are made (issue 15; about 2 h 20 min on 2 CPU cores):
 # a camera-like synthetic world, lattice-free networks (presets light_tiny_v3 and
 # pebal_icnet_tiny_v3: a 4x wider ICNet with half-pixel resizes whose scores come from its 1/8
 # logits, a 4x wider resize-convolution dissimilarity network, SPADE at ngf 6). PEBAL starts

@@ -24,11 +24,10 @@ def add_parser(subparsers) -> None:
                     '255 void, or a synth output): SynBoost ensemble weights by grid search '
                     '(--objective), score_lo/score_hi as robust percentiles, and the operating '
                     'points tpr95, best_f1, fpr1 and fpr5, each with its measured TPR and FPR; '
-                    'the default is '
-                    'best_f1 when it flags at most 5 % of the inlier pixels, else fpr5. Written '
-                    'into bundle.yaml atomically. A segmentation-onnx bundle with the sml '
-                    'scorer first gets its SML class statistics (mean and std of the max logit '
-                    'per predicted class, inlier pixels).',
+                    'the default is best_f1 when it flags at most 5 % of the inlier pixels, '
+                    'else fpr5. Written into bundle.yaml atomically. A segmentation-onnx bundle '
+                    'with the sml scorer first gets its SML class statistics (mean and std of '
+                    'the max logit per predicted class, inlier pixels).',
         epilog=EXAMPLES + '  pixel-anomaly calibrate --bundle models/my_light --dataset '
                           'fs_lost_found --root data/Fishyscapes' + dataset_kinds(),
         formatter_class=argparse.RawDescriptionHelpFormatter)
