@@ -4,8 +4,11 @@
 The shipped demo bundles on a few held-out frames: no periodic artefact in the mean score.
 
 Issue 15's acceptance is measured by ``make demo`` over its 40 held-out scenes (the report's
-"Segmentation and periodic artefacts" table); this test reads the same measurement on six
-frames of that sequence, so a lattice stamped by a bundle's networks fails CI.
+"Segmentation and periodic artefacts" table); this test reads the same measurement on the
+first twelve frames of that sequence, so a lattice stamped by a bundle's networks fails CI. A
+stamped lattice is the same on every frame and survives the mean; the scene content does not,
+and six frames were too few for it: the v3 demo_pebal read 3.45x on the first six, 2.28x on
+twelve and 2.64x on all 40 (the first bundles: 13x and 46x).
 """
 
 from pathlib import Path
@@ -18,13 +21,15 @@ from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.synthetic.writer import generate
 import pytest
 
+FRAMES = 12
+
 
 @pytest.fixture(scope='module')
 def held_out_images(tmp_path_factory):
     world = generate(tmp_path_factory.mktemp('held_out') / 'world', seed=TEST_SEED, train=0,
-                     val=0, anomalies=6, size=(256, 512), progress=False, workers=1)
+                     val=0, anomalies=FRAMES, size=(256, 512), progress=False, workers=1)
     paths = sorted((Path(world['paths']['anomaly']) / 'images').glob('*.png'))
-    assert len(paths) == 6
+    assert len(paths) == FRAMES
     return [cv2.imread(str(p), cv2.IMREAD_COLOR)[:, :, ::-1].copy() for p in paths]
 
 
