@@ -104,10 +104,38 @@ def latest_values(diagnostics, hardware_id: str) -> dict:
     return diagnostic_values(mine[-1]) if mine else {}
 
 
-def call(node, client, request, timeout: float = 60):
-    """Call a service and wait for its response (generous: CI machines can be loaded)."""
+#: Seconds before a request that may arrive twice is sent again (see :func:`call`).
+RESEND_S = 5.0
+
+
+def call(node, client, request, timeout: float = 60, idempotent: bool = False):
+    """
+    Call a service and wait for its response (generous: CI machines can be loaded).
+
+    Fast DDS drops a response when the client's response reader has not matched the server
+    within 100 ms (ros2/rmw_fastrtps#390), which a loaded machine can exceed on a first call:
+    the request was served and no answer ever comes. A request that may safely arrive twice
+    (``idempotent``: a query) is therefore sent again every :data:`RESEND_S` seconds until one
+    answer comes; a state change is sent once.
+
+    :param node: the node that spins.
+    :param client: the service client.
+    :param request: the request.
+    :param timeout: seconds for discovery and for the answer.
+    :param idempotent: whether the request may be sent again.
+    :return: the first response.
+    """
     assert client.wait_for_service(timeout_sec=timeout), client.srv_name
-    future = client.call_async(request)
-    assert spin_until(node, future.done, timeout), \
-        f'{client.srv_name} did not answer within {timeout} s'
-    return future.result()
+    deadline = time.monotonic() + timeout
+    futures = [client.call_async(request)]
+
+    def answered() -> bool:
+        return any(future.done() for future in futures)
+
+    while not answered():
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f'{client.srv_name} did not answer within {timeout} s'
+        if not spin_until(node, answered, min(remaining, RESEND_S) if idempotent else remaining):
+            if idempotent and time.monotonic() < deadline:
+                futures.append(client.call_async(request))
+    return next(future for future in futures if future.done()).result()

@@ -120,7 +120,7 @@ def test_lifecycle_transitions_and_parameters(bundle, start_detector, client):
     params = client.create_client(SetParameters, '/detector_node/set_parameters')
 
     def state():
-        return call(client, get, GetState.Request()).current_state.id
+        return call(client, get, GetState.Request(), idempotent=True).current_state.id
 
     def transition(transition_id):
         return call(client, change, ChangeState.Request(

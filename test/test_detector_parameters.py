@@ -105,11 +105,13 @@ class Parameters:
         """Return ``{name: ParameterValue}``."""
         names = list(names)
         return dict(zip(names, call(self.client, self.getter,
-                                    GetParameters.Request(names=names)).values))
+                                    GetParameters.Request(names=names),
+                                    idempotent=True).values))
 
     def names(self) -> list:
         """Return every parameter name of the node."""
-        return list(call(self.client, self.lister, ListParameters.Request()).result.names)
+        return list(call(self.client, self.lister, ListParameters.Request(),
+                         idempotent=True).result.names)
 
 
 def dump(parameters: Parameters, node: str = NODE) -> str:
