@@ -8,6 +8,8 @@ from pathlib import Path
 import time
 
 from diagnostic_msgs.msg import DiagnosticArray
+from lifecycle_msgs.msg import Transition
+from lifecycle_msgs.srv import ChangeState
 import numpy as np
 from pixel_anomaly_ros.imaging import ns_to_stamp, stamp_to_ns
 from pixel_anomaly_ros.ros.node_process import detector_command, start_process, stop_process_group
@@ -139,3 +141,18 @@ def call(node, client, request, timeout: float = 60, idempotent: bool = False):
             if idempotent and time.monotonic() < deadline:
                 futures.append(client.call_async(request))
     return next(future for future in futures if future.done()).result()
+
+
+def connect_change_state(node, client) -> None:
+    """
+    Make sure a ``change_state`` client gets answers before a real transition is sent (once).
+
+    A transition by an unknown label is refused without a state change or a log line (rclpy's
+    lifecycle node answers ``success: false``), so this probe may be sent again until its
+    answer arrives, as a query is.
+
+    :param node: the node that spins.
+    :param client: the ``ChangeState`` client.
+    """
+    probe = ChangeState.Request(transition=Transition(label='no_such_transition'))
+    assert not call(node, client, probe, idempotent=True).success

@@ -21,8 +21,8 @@ from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from pixel_anomaly_ros.ros.conversions import numpy_to_compressed  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
-from ros_helpers import (call, CONFIG, diagnostic_values, RELIABLE, rgb_message,  # noqa: E402
-                         spin_until, stamp_ns, wait_for_subscriber)
+from ros_helpers import (call, CONFIG, connect_change_state, diagnostic_values,  # noqa: E402
+                         RELIABLE, rgb_message, spin_until, stamp_ns, wait_for_subscriber)
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
 OUTPUTS = {'anomaly/score': ('32FC1', 4), 'anomaly/heatmap': ('bgr8', 3),
@@ -118,6 +118,7 @@ def test_lifecycle_transitions_and_parameters(bundle, start_detector, client):
     change = client.create_client(ChangeState, '/detector_node/change_state')
     get = client.create_client(GetState, '/detector_node/get_state')
     params = client.create_client(SetParameters, '/detector_node/set_parameters')
+    connect_change_state(client, change)
 
     def state():
         return call(client, get, GetState.Request(), idempotent=True).current_state.id

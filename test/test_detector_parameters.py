@@ -32,8 +32,8 @@ from pixel_anomaly_ros.ros.parameters import (is_bundle_default, PARAMETERS,  # 
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import (GetParameters, ListParameters, SetParameters,  # noqa: E402
                                 SetParametersAtomically)
-from ros_helpers import (call, CONFIG, diagnostic_values, RELIABLE, rgb_message,  # noqa: E402
-                         spin_until, wait_for_subscriber)
+from ros_helpers import (call, CONFIG, connect_change_state, diagnostic_values,  # noqa: E402
+                         RELIABLE, rgb_message, spin_until, wait_for_subscriber)
 from sensor_msgs.msg import Image  # noqa: E402
 
 NODE = '/detector_node'
@@ -259,6 +259,7 @@ def test_ensemble_weights_are_checked_while_inactive(bundle, start_detector, cli
     start_detector(bundle.path, 'autostart:=false')
     parameters = Parameters(client)
     change = client.create_client(ChangeState, f'{NODE}/change_state')
+    connect_change_state(client, change)
 
     def transition(transition_id):
         return call(client, change, ChangeState.Request(

@@ -22,8 +22,8 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402, I100
 from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from pixel_anomaly_ros.bundle_writer import write_bundle_spec  # noqa: E402
-from ros_helpers import (call, diagnostic_values, RELIABLE, rgb_message,  # noqa: E402
-                         spin_until, wait_for_subscriber)
+from ros_helpers import (call, connect_change_state, diagnostic_values, RELIABLE,  # noqa: E402
+                         rgb_message, spin_until, wait_for_subscriber)
 from sensor_msgs.msg import Image  # noqa: E402
 
 #: The acceptance bound: from the first signal to the exit of the process.
@@ -89,6 +89,7 @@ def test_signals_end_the_node_cleanly_with_a_frame_in_flight(signals, slow_bundl
 def _lifecycle(client):
     change = client.create_client(ChangeState, '/detector_node/change_state')
     get = client.create_client(GetState, '/detector_node/get_state')
+    connect_change_state(client, change)
 
     def transition(transition_id):
         return call(client, change, ChangeState.Request(
@@ -121,6 +122,8 @@ def test_shutdown_transition_reports_finalized_and_ends_the_process(fast_bundle,
     client.create_subscription(DiagnosticArray, '/diagnostics', diagnostics.append, RELIABLE)
     transition, state = _lifecycle(client)
     assert state() == State.PRIMARY_STATE_ACTIVE
+    # the last diagnostics come once: the subscription must have matched before
+    assert spin_until(client, lambda: diagnostics, 30, proc), 'no diagnostics while active'
     assert transition(Transition.TRANSITION_ACTIVE_SHUTDOWN)
     assert spin_until(client, lambda: any(
         diagnostic_values(d).get('lifecycle_state') == 'finalized' for d in diagnostics), 10)

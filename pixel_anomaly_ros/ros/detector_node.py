@@ -47,6 +47,11 @@ from rclpy.qos import QoSProfile, ReliabilityPolicy
 from rclpy.task import Future
 from sensor_msgs.msg import CompressedImage, Image
 
+#: Seconds the process lives on after the ``shutdown`` transition: the transition's answer and
+#: the last diagnostics are sent, and DDS resends what a loaded reader missed only while the
+#: participant exists (without it a caller could wait forever for the answer).
+DELIVERY_GRACE_S = 0.5
+
 
 class DetectorNode(LifecycleNode):
     """Runs an anomaly pipeline on the newest camera image, off the executor thread."""
@@ -397,6 +402,8 @@ def main(args: Optional[list] = None) -> int:
             executor = SingleThreadedExecutor()  # why not multi-threaded: the module doc
             executor.add_node(node)
             executor.spin_until_future_complete(node.finished)
+            if node.finished.done():
+                time.sleep(DELIVERY_GRACE_S)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     except Exception:  # noqa: B902 - a signal during start-up invalidates the ROS context
