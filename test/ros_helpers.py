@@ -134,12 +134,10 @@ def call(node, client, request, timeout: float = 60, idempotent: bool = False):
     def answered() -> bool:
         return any(future.done() for future in futures)
 
-    while not answered():
-        remaining = deadline - time.monotonic()
-        assert remaining > 0, f'{client.srv_name} did not answer within {timeout} s'
-        if not spin_until(node, answered, min(remaining, RESEND_S) if idempotent else remaining):
-            if idempotent and time.monotonic() < deadline:
-                futures.append(client.call_async(request))
+    wait = RESEND_S if idempotent else timeout
+    while not spin_until(node, answered, min(wait, deadline - time.monotonic())):
+        assert time.monotonic() < deadline, f'{client.srv_name} did not answer within {timeout} s'
+        futures.append(client.call_async(request))
     return next(future for future in futures if future.done()).result()
 
 
