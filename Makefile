@@ -98,7 +98,7 @@ $(DEMO)/dissimilarity-mix.done: $(DEMO)/dissimilarity-gt.done
 	    --batch-size 4 --steps $(DEMO_DIS_MIX_STEPS) --semantic predicted --mix-prob 0.5 \
 	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/dissimilarity-mix $(DEMO_TRAIN)
 	@touch $@
-# A third of the learning rate, an object in every sample: 31.7 -> 44.2 % AP held out
+# A third of the learning rate, an object in every sample: 31.7 -> 44.0 % AP held out
 # (chosen among five such phases by AP on the calibration set; models/README.md).
 $(DEMO)/dissimilarity-fine.done: $(DEMO)/dissimilarity-mix.done
 	$(PA) train dissimilarity --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 512x256 \
