@@ -50,7 +50,6 @@ DEMO_DIS_STEPS := 1000
 DEMO_SEG_MORE_STEPS := 6000
 DEMO_DIS_MIX_STEPS := 2000
 DEMO_DIS_FINE_STEPS := 600
-DEMO_DIS_FINE_LR := 3e-5
 DEMO_PEBAL_STEPS := 4000
 DEMO_EVERY := 100
 demo-bundles: $(DEMO)/export.done
@@ -102,7 +101,7 @@ $(DEMO)/dissimilarity-mix.done: $(DEMO)/dissimilarity-gt.done
 # (chosen among five such phases by AP on the calibration set; models/README.md).
 $(DEMO)/dissimilarity-fine.done: $(DEMO)/dissimilarity-mix.done
 	$(PA) train dissimilarity --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 512x256 \
-	    --batch-size 4 --steps $(DEMO_DIS_FINE_STEPS) --lr $(DEMO_DIS_FINE_LR) \
+	    --batch-size 4 --steps $(DEMO_DIS_FINE_STEPS) --lr 3e-5 \
 	    --semantic predicted --mix-prob 1.0 --checkpoint-every $(DEMO_EVERY) \
 	    --work $(DEMO)/work/dissimilarity-fine $(DEMO_TRAIN)
 	@touch $@

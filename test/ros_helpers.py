@@ -136,21 +136,25 @@ def call(node, client, request, timeout: float = 60, idempotent: bool = False):
 
     wait = RESEND_S if idempotent else timeout
     while not spin_until(node, answered, min(wait, deadline - time.monotonic())):
-        assert time.monotonic() < deadline, f'{client.srv_name} did not answer within {timeout} s'
+        assert idempotent and time.monotonic() < deadline, \
+            f'{client.srv_name} did not answer within {timeout} s'
         futures.append(client.call_async(request))
     return next(future for future in futures if future.done()).result()
 
 
-def connect_change_state(node, client) -> None:
+def change_state_client(node, target: str):
     """
-    Make sure a ``change_state`` client gets answers before a real transition is sent (once).
+    Return a ``change_state`` client of ``target`` that gets answers before a real transition.
 
     A transition by an unknown label is refused without a state change or a log line (rclpy's
     lifecycle node answers ``success: false``), so this probe may be sent again until its
-    answer arrives, as a query is.
+    answer arrives, as a query is; a real transition is then sent once.
 
-    :param node: the node that spins.
-    :param client: the ``ChangeState`` client.
+    :param node: the node that spins and owns the client.
+    :param target: the lifecycle node's name, e.g. ``/detector_node``.
+    :return: the ``ChangeState`` client.
     """
+    client = node.create_client(ChangeState, f'{target}/change_state')
     probe = ChangeState.Request(transition=Transition(label='no_such_transition'))
     assert not call(node, client, probe, idempotent=True).success
+    return client

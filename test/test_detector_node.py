@@ -21,7 +21,7 @@ from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from pixel_anomaly_ros.ros.conversions import numpy_to_compressed  # noqa: E402
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import SetParameters  # noqa: E402
-from ros_helpers import (call, CONFIG, connect_change_state, diagnostic_values,  # noqa: E402
+from ros_helpers import (call, change_state_client, CONFIG, diagnostic_values,  # noqa: E402
                          RELIABLE, rgb_message, spin_until, stamp_ns, wait_for_subscriber)
 from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
 
@@ -115,10 +115,9 @@ def _set(node, service, name, value):
 
 def test_lifecycle_transitions_and_parameters(bundle, start_detector, client):
     proc = start_detector(bundle.path, 'autostart:=false')
-    change = client.create_client(ChangeState, '/detector_node/change_state')
+    change = change_state_client(client, '/detector_node')
     get = client.create_client(GetState, '/detector_node/get_state')
     params = client.create_client(SetParameters, '/detector_node/set_parameters')
-    connect_change_state(client, change)
 
     def state():
         return call(client, get, GetState.Request(), idempotent=True).current_state.id

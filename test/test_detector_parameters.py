@@ -32,7 +32,7 @@ from pixel_anomaly_ros.ros.parameters import (is_bundle_default, PARAMETERS,  # 
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue  # noqa: E402
 from rcl_interfaces.srv import (GetParameters, ListParameters, SetParameters,  # noqa: E402
                                 SetParametersAtomically)
-from ros_helpers import (call, CONFIG, connect_change_state, diagnostic_values,  # noqa: E402
+from ros_helpers import (call, change_state_client, CONFIG, diagnostic_values,  # noqa: E402
                          RELIABLE, rgb_message, spin_until, wait_for_subscriber)
 from sensor_msgs.msg import Image  # noqa: E402
 
@@ -258,8 +258,7 @@ def test_onnxruntime_on_the_cpu_with_the_default_precision(ros_env, client, watc
 def test_ensemble_weights_are_checked_while_inactive(bundle, start_detector, client):
     start_detector(bundle.path, 'autostart:=false')
     parameters = Parameters(client)
-    change = client.create_client(ChangeState, f'{NODE}/change_state')
-    connect_change_state(client, change)
+    change = change_state_client(client, NODE)
 
     def transition(transition_id):
         return call(client, change, ChangeState.Request(

@@ -22,7 +22,7 @@ from diagnostic_msgs.msg import DiagnosticArray  # noqa: E402, I100
 from lifecycle_msgs.msg import State, Transition  # noqa: E402
 from lifecycle_msgs.srv import ChangeState, GetState  # noqa: E402
 from pixel_anomaly_ros.bundle_writer import write_bundle_spec  # noqa: E402
-from ros_helpers import (call, connect_change_state, diagnostic_values, RELIABLE,  # noqa: E402
+from ros_helpers import (call, change_state_client, diagnostic_values, RELIABLE,  # noqa: E402
                          rgb_message, spin_until, wait_for_subscriber)
 from sensor_msgs.msg import Image  # noqa: E402
 
@@ -87,9 +87,8 @@ def test_signals_end_the_node_cleanly_with_a_frame_in_flight(signals, slow_bundl
 
 
 def _lifecycle(client):
-    change = client.create_client(ChangeState, '/detector_node/change_state')
+    change = change_state_client(client, '/detector_node')
     get = client.create_client(GetState, '/detector_node/get_state')
-    connect_change_state(client, change)
 
     def transition(transition_id):
         return call(client, change, ChangeState.Request(
