@@ -6,8 +6,9 @@ The demo's findings: its targets, the report (Markdown) and the summary (JSON).
 :func:`pixel_anomaly_ros.demo.run_demo` runs the bundles; this module judges and writes what
 they gave. Two sets of targets are checked: the demo's original ones (AP against the baselines
 of the same segmentation, FPR95 below every baseline listed) and the quality bar of a default
-that convinces (issue 15: AP, FPR95, what the default mask flags, no periodic artefact in the
-mean score map, segmentation mIoU).
+that convinces (issue 15: AP, FPR95, both against the baselines of the bundle's own
+segmentation, what the default mask flags, no periodic artefact in the mean score map,
+segmentation mIoU).
 """
 
 from dataclasses import dataclass
@@ -127,7 +128,8 @@ def quality_targets(runs: Sequence[DemoRun]) -> List[Dict[str, object]]:
     """
     Check each bundle against the quality bar of a convincing default (issue 15).
 
-    Per bundle: AP and FPR95 on the held-out set, the inlier pixels its default mask flags,
+    Per bundle: AP and FPR95 on the held-out set, both against the baselines of its own
+    segmentation (:func:`own_baseline_targets`), the inlier pixels its default mask flags,
     the periodic artefact of its mean score map (:mod:`~pixel_anomaly_ros.evaluation.
     periodicity`) and the mIoU of its segmentation; a figure the run did not measure is
     skipped.
@@ -144,6 +146,7 @@ def quality_targets(runs: Sequence[DemoRun]) -> List[Dict[str, object]]:
             {'target': f'{run.name}: FPR95 <= {percent(MAX_FPR95)} %',
              'measured': f'FPR95 {percent(pixel.fpr95)} %',
              'met': bool(pixel.fpr95 <= MAX_FPR95)}]
+        targets += own_baseline_targets(run)
         point = getattr(run.offline, 'operating_point', None) or {}
         if point.get('fpr') is not None:
             targets.append({
@@ -167,6 +170,32 @@ def quality_targets(runs: Sequence[DemoRun]) -> List[Dict[str, object]]:
                             f'{percent(semantic.pixel_accuracy)} %',
                 'met': bool(semantic.miou >= MIN_MIOU)})
     return targets
+
+
+def own_baseline_targets(run: DemoRun) -> List[Dict[str, object]]:
+    """
+    Check that a bundle beats every baseline of its own segmentation pass in AP and FPR95.
+
+    The baselines are those the evaluation computes on the bundle's own network: for a PEBAL
+    bundle the fine-tuned one, whose max logit and energy PEBAL's training has shaped too.
+
+    :param run: one demo run.
+    :return: one ``{'target', 'measured', 'met'}``, or none when no baseline was measured.
+    """
+    pixel = run.offline.pixel
+    own = {k: pixel[k] for k in BASELINES if k in pixel}
+    if not own:
+        return []
+    best = max(own, key=lambda k: _finite(own[k].ap))
+    lowest = min(own, key=lambda k: _finite(own[k].fpr95, 2.0))
+    bundle = pixel[BUNDLE]
+    return [{
+        'target': f'{run.name}: AP and FPR95 better than every baseline of its own '
+                  f'segmentation ({len(own)})',
+        'measured': f'AP {percent(bundle.ap)} % vs {method_label(best)} {percent(own[best].ap)} '
+                    f'%, FPR95 {percent(bundle.fpr95)} % vs {method_label(lowest)} '
+                    f'{percent(own[lowest].fpr95)} %',
+        'met': bool(bundle.ap > own[best].ap and bundle.fpr95 < own[lowest].fpr95)}]
 
 
 def summary_of(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
