@@ -58,9 +58,11 @@ def test_demo_reports_both_bundles_offline_and_through_the_live_node(
         assert live['replay']['frames_answered'] >= 1
     summary = json.loads((out / 'summary.json').read_text())
     assert summary['info']['live_node'] is True
-    # the demo's four targets, then per bundle AP, FPR95, mask FPR, periodicity and mIoU
-    assert len(summary['targets']) == 4 + 2 * 5
-    assert sum('no periodic artefact' in t['target'] for t in summary['targets']) == 2
+    # the demo's four targets, then per bundle AP, FPR95, its own baselines, mask FPR,
+    # periodicity and mIoU
+    assert len(summary['targets']) == 4 + 2 * 6
+    for part in ('no periodic artefact', 'every baseline of its own segmentation (4)'):
+        assert sum(part in t['target'] for t in summary['targets']) == 2
     assert '## Segmentation and periodic artefacts' in text
     for name in (m for m in rows if not m.startswith('baseline')):
         entry = summary['methods'][name]['bundle']
