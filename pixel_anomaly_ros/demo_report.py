@@ -75,10 +75,10 @@ def check_targets(runs: Sequence[DemoRun]) -> List[Dict[str, object]]:
     if light is None:
         return []
     pixel = light.offline.pixel
-    baselines = {k: pixel[k] for k in BASELINES if k in pixel}
+    baselines = own_baselines(light)
     if not baselines:
         return []
-    best_key = max(baselines, key=lambda k: _finite(baselines[k].ap))
+    best_key = _best_ap(baselines)
     best = baselines[best_key]
     ratio = pixel[BUNDLE].ap / best.ap if best.ap > 0 else float('inf')
     targets = [{
@@ -96,7 +96,7 @@ def check_targets(runs: Sequence[DemoRun]) -> List[Dict[str, object]]:
                         f'{percent(energy)} %',
             'met': bool(ap > energy)})
     listed = listed_baselines(runs)
-    lowest_name = min(listed, key=lambda k: _finite(listed[k].fpr95, 2.0))
+    lowest_name = _lowest_fpr95(listed)
     lowest = listed[lowest_name].fpr95
     for run in (light, pebal):
         if run is not None:
@@ -120,8 +120,27 @@ def listed_baselines(runs: Sequence[DemoRun]) -> Dict[str, PixelMetrics]:
             for run in runs for key in BASELINES if key in run.offline.pixel}
 
 
+def own_baselines(run: DemoRun) -> Dict[str, PixelMetrics]:
+    """
+    Return the baselines measured on the run's own segmentation pass.
+
+    :param run: one demo run.
+    :return: ``{baseline key: metrics}`` for the keys of ``BASELINES`` the run measured.
+    """
+    pixel = run.offline.pixel
+    return {k: pixel[k] for k in BASELINES if k in pixel}
+
+
 def _finite(value: float, default: float = -1.0) -> float:
     return float(value) if np.isfinite(value) else default
+
+
+def _best_ap(metrics: Dict[str, PixelMetrics]) -> str:
+    return max(metrics, key=lambda k: _finite(metrics[k].ap))
+
+
+def _lowest_fpr95(metrics: Dict[str, PixelMetrics]) -> str:
+    return min(metrics, key=lambda k: _finite(metrics[k].fpr95, 2.0))
 
 
 def quality_targets(runs: Sequence[DemoRun]) -> List[Dict[str, object]]:
@@ -182,13 +201,11 @@ def own_baseline_targets(run: DemoRun) -> List[Dict[str, object]]:
     :param run: one demo run.
     :return: one ``{'target', 'measured', 'met'}``, or none when no baseline was measured.
     """
-    pixel = run.offline.pixel
-    own = {k: pixel[k] for k in BASELINES if k in pixel}
+    own = own_baselines(run)
     if not own:
         return []
-    best = max(own, key=lambda k: _finite(own[k].ap))
-    lowest = min(own, key=lambda k: _finite(own[k].fpr95, 2.0))
-    bundle = pixel[BUNDLE]
+    best, lowest = _best_ap(own), _lowest_fpr95(own)
+    bundle = run.offline.pixel[BUNDLE]
     return [{
         'target': f'{run.name}: AP and FPR95 better than every baseline of its own '
                   f'segmentation ({len(own)})',
