@@ -14,8 +14,9 @@ from pixel_anomaly_ros.presets import preset_spec
 from pixel_anomaly_ros.synthetic.writer import generate
 from pixel_anomaly_ros.training import data as tdata
 from pixel_anomaly_ros.training import trainers
-from pixel_anomaly_ros.training.loop import preset_at_size, TrainConfig
+from pixel_anomaly_ros.training.loop import build_from, preset_at_size, TrainConfig
 import pytest
+import torch
 import yaml
 
 
@@ -77,6 +78,44 @@ def test_training_crops_are_taken_at_the_network_input_scale(world):
     assert (s['image'][:, 128:] == 0).all() and s['image'][:64, :128].any()
     full = native.read(0)['train_ids']
     assert np.array_equal(s['train_ids'][:64, :128], full[1::2, 1::2])
+
+
+def test_frames_are_decoded_once_and_kept_read_only_within_the_budget(world):
+    cold = tdata.CityscapesTrainSet(world, cache_bytes=0)
+    warm = tdata.CityscapesTrainSet(world)
+    one = tdata.CityscapesTrainSet(world, cache_bytes=sum(
+        a.nbytes for a in cold._decode(0).values()))
+    for index in (0, 1, 0, 2, 1):
+        expected = cold.read(index)
+        for ds in (warm, one):
+            got = ds.read(index)
+            assert got.keys() == expected.keys()
+            assert all(np.array_equal(got[k], expected[k]) and got[k].dtype == expected[k].dtype
+                       for k in got)
+    assert sorted(warm._decoded) == [0, 1, 2] and sorted(one._decoded) == [0]
+    assert not cold._decoded and cold._decoded_bytes == 0
+    image = warm.read(0)['image']
+    assert not image.flags.writeable  # an edit in place would change every later read
+    with pytest.raises(ValueError):
+        image[0, 0] = 1
+    # AnomalyMix over whole frames (crop = frame, scale 1, no flip) leaves the cache as it was.
+    whole = tdata.CityscapesTrainSet(world, crop=(128, 256), scales=(1.0,), flip=False)
+    tdata.sample_batch(whole, 6, np.random.default_rng(0), before_crop=tdata.anomaly_mix_edit(1))
+    assert all(np.array_equal(whole.read(i)['image'], cold.read(i)['image']) for i in range(3))
+
+
+def test_icnet_auxiliary_outputs_meet_the_labels_at_their_own_size():
+    net = build_from(preset_spec('light_tiny'), None)['segmentation'].train()
+    target = torch.from_numpy(np.random.default_rng(0).integers(0, 19, (2, 64, 128)))
+    pairs = trainers._cascade_outputs(net, torch.zeros(2, 3, 64, 128), target)
+    assert [tuple(o.shape[-2:]) for o, _ in pairs] == [(64, 128), (8, 16), (5, 9)]
+    assert pairs[0][1] is target
+    # Each label sits where align_corners upsampling of that output puts its pixel.
+    for logits, labels in pairs[1:]:
+        h, w = logits.shape[-2:]
+        rows, cols = [round(i * 63 / (h - 1)) for i in range(h)], [0, 127]
+        assert torch.equal(labels[:, :, [0, -1]], target[:, rows][:, :, cols])
+    assert [round(i * 63 / 4) for i in range(5)] == [0, 16, 32, 47, 63]
 
 
 def test_anomalymix_pastes_into_the_whole_frame_before_the_crop(world):

@@ -9,7 +9,7 @@ against the official recipes are listed in each docstring.
 """
 
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 from pixel_anomaly_ros import scoring
@@ -70,12 +70,42 @@ def _downscale(batch: Dict[str, torch.Tensor], scale: int) -> Dict[str, torch.Te
     return out
 
 
-def _segment_logits(network: nn.Module, x: torch.Tensor, size) -> list:
+def _labels_at(target: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """
+    Sample labels where ``align_corners=True`` upsampling puts a grid's pixels.
+
+    :param target: (B, H, W) labels.
+    :param size: the grid's (height, width).
+    :return: (B, height, width) labels; pixel ``i`` takes row ``round(i (H - 1) / (h - 1))``.
+    """
+    rows = torch.linspace(0, target.shape[-2] - 1, size[0]).round().long()
+    cols = torch.linspace(0, target.shape[-1] - 1, size[1]).round().long()
+    return target[:, rows[:, None], cols]
+
+
+def _cascade_outputs(network: nn.Module, x: torch.Tensor,
+                     target: torch.Tensor) -> List[Tuple[torch.Tensor, torch.Tensor]]:
+    """
+    Pair each training output of a segmentation network with its target.
+
+    The main output is upsampled (bilinear, corners aligned) to the target, as at run time.
+    ICNet's two auxiliary outputs (about 1/8 and 1/16 of the input) meet the labels sampled at
+    their own pixels instead (:func:`_labels_at`, the same correspondence), as ICNet's cascade
+    label guidance: upsampling them to the crop first made the loss cost about as much as the
+    network itself (models/README.md).
+
+    :param network: the segmentation network (``forward_pyramid`` for ICNet).
+    :param x: normalised (B, 3, H, W) images.
+    :param target: (B, H, W) train ids.
+    :return: ``[(logits, target), ...]``, the main output first.
+    """
     if hasattr(network, 'forward_pyramid'):
-        outs = network.forward_pyramid(x)[1:]
+        main, *auxiliary = network.forward_pyramid(x)[1:]
     else:
-        outs = [network(x)]
-    return [F.interpolate(o, size=size, mode='bilinear', align_corners=True) for o in outs]
+        main, auxiliary = network(x), []
+    pairs = [(F.interpolate(main, size=target.shape[-2:], mode='bilinear', align_corners=True),
+              target)]
+    return pairs + [(logits, _labels_at(target, logits.shape[-2:])) for logits in auxiliary]
 
 
 #: Outlier-exposure losses of ``train segmentation``: ``loss(logits, train_ids)``.
@@ -90,8 +120,9 @@ def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
     """
     Train the segmentation network (ICNet) with cross-entropy (ignore 255) and poly LR.
 
-    ICNet's cascade label guidance is kept (1/4, 1/8, 1/16 outputs, weights 1, 0.4, 0.4, each
-    upsampled to the crop); SGD momentum 0.9, weight decay 1e-4, lr 0.01 (``--lr``) or Adam
+    ICNet's cascade label guidance is kept (1/4, 1/8, 1/16 outputs, weights 1, 0.4, 0.4; the
+    first upsampled to the crop, the others against the labels at their size,
+    :func:`_cascade_outputs`); SGD momentum 0.9, weight decay 1e-4, lr 0.01 (``--lr``) or Adam
     (``extra['optimizer'] = 'adam'``, lr 1e-3). ``extra['class_weights'] = 'enet'`` weighs
     each class by ENet's ``1 / ln(1.02 + p)`` of its pixel share ``p`` in
     ``extra['weight_samples']`` (default 64) training crops, so thin and rare classes (poles,
@@ -129,15 +160,14 @@ def train_segmentation(cfg: TrainConfig) -> Dict[str, object]:
 
     def step(_: int, rng: np.random.Generator) -> Dict[str, torch.Tensor]:
         batch = to_tensors(sample_batch(data, cfg.batch_size, rng, before_crop=mix))
-        target = batch['train_ids']
-        outs = _segment_logits(net, norm(batch['image']), target.shape[-2:])
-        weights = ICNET_AUX_WEIGHTS if len(outs) == 3 else (1.0,)
-        inlier = target.masked_fill(target == OUTLIER_INDEX, IGNORE_INDEX)
-        ce = sum(w * F.cross_entropy(o, inlier, weight=class_weights, ignore_index=IGNORE_INDEX)
-                 for w, o in zip(weights, outs))
+        pairs = _cascade_outputs(net, norm(batch['image']), batch['train_ids'])
+        weights = ICNET_AUX_WEIGHTS if len(pairs) == 3 else (1.0,)
+        ce = sum(w * F.cross_entropy(o, t.masked_fill(t == OUTLIER_INDEX, IGNORE_INDEX),
+                                     weight=class_weights, ignore_index=IGNORE_INDEX)
+                 for w, (o, t) in zip(weights, pairs))
         if mix is None:
             return {'loss': ce}
-        outlier = sum(w * outlier_loss(o, target) for w, o in zip(weights, outs))
+        outlier = sum(w * outlier_loss(o, t) for w, (o, t) in zip(weights, pairs))
         return {'loss': ce + outlier_weight * outlier, 'ce': ce, 'outlier': outlier}
 
     summary = train_loop(cfg, 'segmentation', {'segmentation': net}, opt, step, lr)
