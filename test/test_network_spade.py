@@ -6,8 +6,8 @@ import copy
 
 from conftest import read_key_manifest, state_dict_shapes
 from pixel_anomaly_ros.networks.spade import (
-    fold_spectral_norm, label_map_to_spade_input, spade_cityscapes, spade_tiny,
-    SpectralNormConv2d)
+    fold_spectral_norm, label_map_to_spade_input, resize_nearest_floor, spade_cityscapes,
+    spade_tiny, SpectralNormConv2d)
 import pytest
 import torch
 from torch import nn
@@ -146,3 +146,13 @@ def test_narrower_tiny_generator_keeps_the_keys_and_the_output_shape():
     seg = label_map_to_spade_input(torch.randint(0, 35, (1, 1, 64, 128)))
     with torch.no_grad():
         assert narrow.eval()(seg).shape == wide.eval()(seg).shape == (1, 3, 64, 128)
+
+
+@pytest.mark.parametrize('size', [(64, 128), (16, 32), (4, 8), (1, 2), (48, 96), (40, 100)])
+def test_segmap_resize_is_pytorch_nearest_and_a_view_for_whole_factors(size):
+    segmap = torch.randn(2, 3, 64, 128)
+    resized = resize_nearest_floor(segmap, size)
+    assert torch.equal(resized, torch.nn.functional.interpolate(segmap, size=size,
+                                                                mode='nearest'))
+    whole = 64 % size[0] == 0 and 128 % size[1] == 0
+    assert (resized.untyped_storage().data_ptr() == segmap.untyped_storage().data_ptr()) == whole

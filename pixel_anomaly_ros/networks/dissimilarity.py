@@ -29,6 +29,7 @@ for networks trained here; official checkpoints need ``'transposed'``.
 
 from typing import List, Sequence
 
+from pixel_anomaly_ros.networks.spade import resize_nearest_floor
 import torch
 from torch import nn
 import torch.nn.functional as F
@@ -157,7 +158,7 @@ class SPADEInstanceNorm(nn.Module):
         """
         normalized = self.param_free_norm(x)
         if x.shape[2] != segmap.shape[2]:
-            segmap = F.interpolate(segmap, size=x.shape[2:], mode='nearest')
+            segmap = resize_nearest_floor(segmap, x.shape[2:])
         actv = self.shared(segmap)
         return normalized * (1 + self.gamma(actv)) + self.beta(actv)
 

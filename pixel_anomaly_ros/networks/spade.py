@@ -32,6 +32,24 @@ _SN_EPS = 1e-12
 IntPair = Union[int, Tuple[int, int]]
 
 
+def resize_nearest_floor(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor:
+    """
+    Resize with PyTorch's ``'nearest'`` (output pixel ``i`` samples input ``floor(i * H / h)``).
+
+    A reduction by whole factors is then a strided slice: the same values without the copy the
+    interpolation makes, which was a quarter of the generator's time (20 calls per frame), and
+    one ONNX Slice instead of a Resize.
+
+    :param x: (B, C, H, W) tensor.
+    :param size: (height, width).
+    :return: the resized tensor (a view for whole factors).
+    """
+    height, width = x.shape[-2:]
+    if height % size[0] == 0 and width % size[1] == 0:
+        return x[..., ::height // size[0], ::width // size[1]]
+    return F.interpolate(x, size=size, mode='nearest')
+
+
 def _pair(value: IntPair) -> Tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
@@ -218,7 +236,7 @@ class SPADEBatchNorm(nn.Module):
         :return: (B, C, h, w) ``BN(x) * (1 + gamma) + beta``.
         """
         normalized = self.param_free_norm(x)
-        segmap = F.interpolate(segmap, size=x.shape[2:], mode='nearest')
+        segmap = resize_nearest_floor(segmap, x.shape[2:])
         actv = self.mlp_shared(segmap)
         return normalized * (1 + self.mlp_gamma(actv)) + self.mlp_beta(actv)
 
@@ -339,7 +357,7 @@ class SPADEGenerator(nn.Module):
             and not torch.compiler.is_compiling()
         if static and (h % factor or w % factor):
             raise ValueError(f'input size {h}x{w} must be a multiple of {factor}')
-        x = F.interpolate(segmap, size=(h // factor, w // factor), mode='nearest')
+        x = resize_nearest_floor(segmap, (h // factor, w // factor))
         x = self.fc(x)
         x = self.head_0(x, segmap)
         x = self._up(x)
