@@ -234,7 +234,10 @@ def test_ctrl_c_leaves_a_consistent_directory(bundle, tmp_path):
         [sys.executable, '-c', 'import sys; from pixel_anomaly_ros.cli import main; '
          'sys.exit(main())', 'run', str(photos), '--bundle',
          str(bundle.path), '--out', str(out), '--backend', 'torch', '--no-progress'],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        # Ctrl-C as in a terminal, also when the suite runs as a shell's background job (which
+        # inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     try:
         deadline = time.monotonic() + 120
         while len(list(out.glob('scores/*.png'))) < 3:  # some frames are done
