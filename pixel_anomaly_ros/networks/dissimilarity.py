@@ -152,13 +152,12 @@ class SPADEInstanceNorm(nn.Module):
         Normalise ``x`` and modulate it with the semantic map.
 
         :param x: (B, C, h, w) features.
-        :param segmap: (B, label_nc, H, W) one-hot map; resized (nearest) to (h, w) only when
-            H != h, as in the official code.
+        :param segmap: (B, label_nc, H, W) one-hot map; resized (nearest) to (h, w), a view
+            of it when H, W are whole multiples (itself when equal).
         :return: (B, C, h, w) modulated features.
         """
         normalized = self.param_free_norm(x)
-        if x.shape[2] != segmap.shape[2]:
-            segmap = resize_nearest_floor(segmap, x.shape[2:])
+        segmap = resize_nearest_floor(segmap, x.shape[2:])
         actv = self.shared(segmap)
         return normalized * (1 + self.gamma(actv)) + self.beta(actv)
 

@@ -42,9 +42,11 @@ def resize_nearest_floor(x: torch.Tensor, size: Tuple[int, int]) -> torch.Tensor
 
     :param x: (B, C, H, W) tensor.
     :param size: (height, width).
-    :return: the resized tensor (a view for whole factors).
+    :return: the resized tensor (``x`` itself at its own size, a view for whole factors).
     """
     height, width = x.shape[-2:]
+    if (height, width) == tuple(size):
+        return x
     if height % size[0] == 0 and width % size[1] == 0:
         return x[..., ::height // size[0], ::width // size[1]]
     return F.interpolate(x, size=size, mode='nearest')
