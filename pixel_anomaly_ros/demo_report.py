@@ -45,6 +45,8 @@ class DemoRun:
     live: Optional[EvaluationResult] = None
     #: strongest periodic component of the mean offline score map, when measured
     periodicity: Optional[Periodicity] = None
+    #: the offline metrics of each consecutive part of the test set (:class:`.PartMetrics`)
+    parts: Optional[List[PixelMetrics]] = None
 
     @property
     def name(self) -> str:
@@ -222,8 +224,9 @@ def summary_of(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
 
     ``methods[<run>]`` holds the pixel metrics of the bundle and of each baseline; the
     bundle's entry also carries its default ``operating_point`` (``name``, ``threshold`` and
-    the ``tpr`` / ``fpr`` it measured on this data), the ``periodicity`` of its mean score map
-    and the ``segmentation`` mIoU and pixel accuracy.
+    the ``tpr`` / ``fpr`` it measured on this data), the ``periodicity`` of its mean score map,
+    the ``segmentation`` mIoU and pixel accuracy and the ``parts``: AP, FPR95 and AUROC of each
+    consecutive part of ``info['part_scenes']`` scenes.
 
     :param runs: the demo runs.
     :param targets: every checked target.
@@ -242,6 +245,8 @@ def summary_of(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
         entry[BUNDLE]['segmentation'] = (
             {'miou': semantic.miou, 'pixel_accuracy': semantic.pixel_accuracy}
             if semantic is not None else None)
+        entry[BUNDLE]['parts'] = [{'ap': m.ap, 'fpr95': m.fpr95, 'auroc': m.auroc}
+                                  for m in run.parts or []]
         methods[run.name] = entry
     return jsonable({
         'info': info, 'targets': targets,
@@ -294,6 +299,7 @@ def render_report(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
                       'discusses why.']
     else:
         lines.append('Not decidable with these bundles (needs a SynBoost-Light bundle).')
+    lines += _parts_section(runs, info.get('part_scenes'))
     lines += _operating_point_section(runs)
     lines += _segmentation_and_lattice_section(runs)
     lines += ['', '## Through the live node', '']
@@ -354,6 +360,30 @@ def render_report(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
     for run in runs:
         lines.append(f'- {run.bundle.path.name}: {run.bundle.path}')
     return '\n'.join(lines) + '\n'
+
+
+def _parts_section(runs: Sequence[DemoRun], part_scenes: Optional[int]) -> List[str]:
+    """Return the table of each bundle's AP and FPR95 in each part of the test set."""
+    if not any(run.parts for run in runs):
+        return []
+    count = max(len(run.parts or []) for run in runs)
+    lines = ['', '## The same figures per part of the test set', '',
+             f'AP % / FPR95 % of each bundle in consecutive parts of {part_scenes} scenes. A few '
+             'near, large anomalies hold most of the anomalous pixels of a part, so a figure '
+             "measured on one part can be far from the whole set's; a difference between "
+             'two methods, or to a goal, is real when it holds in most parts.', '',
+             '| method | ' + ' | '.join(f'part {i + 1}' for i in range(count))
+             + ' | lowest - highest AP | lowest - highest FPR95 |',
+             '|---|' + '---:|' * (count + 2)]
+    for run in runs:
+        parts = run.parts or []
+        cells = [f'{percent(m.ap)} / {percent(m.fpr95)}' for m in parts]
+        cells += ['—'] * (count - len(parts))
+        for key in ('ap', 'fpr95'):
+            values = [getattr(m, key) for m in parts if np.isfinite(getattr(m, key))]
+            cells.append(f'{percent(min(values))} - {percent(max(values))}' if values else '—')
+        lines.append(f'| {run.name} | ' + ' | '.join(cells) + ' |')
+    return lines
 
 
 def _operating_point_section(runs: Sequence[DemoRun]) -> List[str]:

@@ -42,7 +42,8 @@ def test_demo_reports_both_bundles_offline_and_through_the_live_node(
         demo_bundles, ros_env, tmp_path):
     pytest.importorskip('rclpy')
     out = tmp_path / 'demo'
-    report = run_demo(out, demo_bundles, scenes=3, gif_frames=2, progress=False)
+    report = run_demo(out, demo_bundles, scenes=3, gif_frames=2, progress=False,
+                      part_scenes=2)
     text = report.read_text()
     rows = _table(text)
     assert len(rows) == 2 + 2 * 4  # both methods, then four baselines of each segmentation
@@ -69,6 +70,8 @@ def test_demo_reports_both_bundles_offline_and_through_the_live_node(
         assert set(entry['operating_point']) == {'name', 'threshold', 'tpr', 'fpr'}
         assert entry['periodicity']['ratio'] > 0 and 4 <= entry['periodicity']['period'] <= 32
         assert 0 <= entry['segmentation']['miou'] <= 1
+        assert len(entry['parts']) == 1  # 3 scenes in parts of 2: the last, short one left out
+    assert '## The same figures per part of the test set' in text
     assert 'FPR95 below every baseline listed (8)' in text
     assert '## Through the live node' in text and 'end-to-end p50 ms' in text
     assert '## Masks (default operating point)' in text and 'is the strictest' in text
