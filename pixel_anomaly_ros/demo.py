@@ -87,8 +87,16 @@ def run_demo(out: Path, bundles: Sequence[Path], scenes: int = TEST_SCENES,
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     _step(f'test sequence: {scenes} anomaly scenes, seed {seed}, {width}x{height}')
-    world = generate(out / 'world', seed=seed, train=0, val=0, anomalies=scenes,
-                     size=(height, width), bag=True, progress=progress)
+    world_dir = out / 'world'
+    try:
+        # The test data are the demo's own: an earlier demo's (other scenes, seed or size) is
+        # replaced, anything else there is left alone.
+        world = generate(world_dir, seed=seed, train=0, val=0, anomalies=scenes,
+                         size=(height, width), bag=True, progress=progress,
+                         overwrite=(world_dir / 'manifest.json').is_file())
+    except FileExistsError as exc:
+        raise FileExistsError(f'{world_dir} exists and is not test data of the demo; remove it '
+                              'or choose another --out') from exc
     bag = Path(world['paths']['bag'])
     use_live = live and live_node_available()
     runs, live_failures = [], []

@@ -93,6 +93,17 @@ def test_demo_reports_both_bundles_offline_and_through_the_live_node(
     assert '--offline was given' in report.read_text()
     with Image.open(out / 'heatmaps.gif') as gif:
         assert gif.n_frames == 3  # at most one frame per scene
+    # The test data of an earlier demo with other arguments are replaced, not refused.
+    run_demo(out, demo_bundles, scenes=2, gif_frames=2, live=False, progress=False)
+    assert json.loads(manifest.read_text())['counts']['anomalies'] == 2
+
+
+def test_demo_leaves_a_world_directory_that_is_not_its_test_data_alone(demo_bundles, tmp_path):
+    (tmp_path / 'world').mkdir()
+    (tmp_path / 'world' / 'mine.txt').write_text('keep me')
+    with pytest.raises(FileExistsError, match='not test data of the demo'):
+        run_demo(tmp_path, demo_bundles, scenes=2, live=False, progress=False)
+    assert (tmp_path / 'world' / 'mine.txt').read_text() == 'keep me'
 
 
 def test_demo_refuses_a_missing_bundle_before_writing_anything(tmp_path, capsys):
