@@ -81,7 +81,8 @@ $(DEMO)/segmentation-continued.done: $(DEMO)/synthesis.done
 	@touch $@
 # PEBAL starts from the continued ICNet (v2 networks: 31.7 % AP from the first ICNet against
 # 20.4 % from the continued one; v3 networks, where objects are pasted before the crop:
-# 40.9 % / 18.9 % from the first, 49.5 % / 15.9 % from the continued; models/README.md).
+# 40.9 % / 18.9 % from the first, 49.5 % / 15.9 % from the continued, on the first 40 held-out
+# scenes; models/README.md).
 $(DEMO)/pebal.done: $(DEMO)/segmentation-continued.done
 	$(PA) train pebal --data $(DEMO_WORLD) --init $(DEMO_LIGHT) --out $(DEMO_PEBAL) \
 	    --preset pebal_icnet_tiny_v3 --input-size 512x256 --crop 256x128 --batch-size 8 \
@@ -98,8 +99,8 @@ $(DEMO)/dissimilarity-mix.done: $(DEMO)/dissimilarity-gt.done
 	    --batch-size 4 --steps $(DEMO_DIS_MIX_STEPS) --semantic predicted --mix-prob 0.5 \
 	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/dissimilarity-mix $(DEMO_TRAIN)
 	@touch $@
-# A third of the learning rate, an object in every sample: 31.7 -> 44.0 % AP held out
-# (chosen among five such phases by AP on the calibration set; models/README.md).
+# A third of the learning rate, an object in every sample: 31.7 -> 44.0 % AP on the first 40
+# held-out scenes (chosen among five such phases by AP on the calibration set; models/README.md).
 $(DEMO)/dissimilarity-fine.done: $(DEMO)/dissimilarity-mix.done
 	$(PA) train dissimilarity --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 512x256 \
 	    --batch-size 4 --steps $(DEMO_DIS_FINE_STEPS) --lr 3e-5 \
