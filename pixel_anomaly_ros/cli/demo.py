@@ -16,12 +16,14 @@ def add_parser(subparsers) -> None:
     """
     p = subparsers.add_parser(
         'demo', help='run both demo bundles on a held-out synthetic sequence and report',
-        description='Generate a short synthetic test sequence (seed 1, reused when present), '
-                    'run each bundle offline with the baseline scorers of its own segmentation '
-                    'and, when rclpy is importable, through the live detector_node over DDS, '
-                    'then write a report: AP / FPR95 / AUROC per method and baseline, the demo '
-                    "targets, the masks' operating points, latency per stage, example overlays "
-                    'and an animated heatmap gathered from the offline pass. '
+        description='Generate a synthetic test sequence (seed 1; reused when present, replaced '
+                    "when it is an earlier demo's with other arguments), run each bundle offline "
+                    'with the baseline scorers of its own segmentation and, when rclpy is '
+                    'importable, through the live detector_node over DDS, then write a report: '
+                    'AP / FPR95 / AUROC per method and baseline, the same per 40-scene part of '
+                    "the test set, the demo targets, the masks' operating points, latency per "
+                    'stage, example overlays and an animated heatmap gathered from the offline '
+                    'pass. '
                     'This is what "make demo" runs.',
         epilog='Example:\n  pixel-anomaly demo --out out/demo\n  pixel-anomaly demo --out '
                'out/mine --bundles models/my_light models/my_pebal --offline',
