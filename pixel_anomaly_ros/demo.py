@@ -3,17 +3,17 @@
 """
 The demo (``pixel-anomaly demo``, run by ``make demo``): both demo bundles on held-out data.
 
-1. A short synthetic test sequence (``synth`` with a seed the bundles were not trained on,
-   anomaly scenes with ego-motion as a bag), reused when it is already there.
+1. A synthetic test sequence (``synth`` with a seed the bundles were not trained on, 200
+   anomaly scenes, with ego-motion as a bag), reused when it is already there.
 2. Each bundle offline over the anomaly images, with the baseline scorers of its own
    segmentation pass (``evaluate --baselines``), and, when rclpy is importable, through the
    live detector_node over DDS (``replay`` of the bag).
 3. An animated heatmap of the test scenes (GIF, made from the offline pass: no pipeline runs
    twice) and one report that opens with the AP / FPR95 / AUROC table of both methods and the
-   baselines, says what the metrics mean, checks the demo targets against every baseline
-   listed, states each bundle's operating point and what its masks flag on the held-out data,
-   and lists the latency per stage with the machine load; each run's own report sits next to
-   it.
+   baselines, says what the metrics mean, gives each bundle's figures per 40-scene part,
+   checks the demo targets against every baseline listed, states each bundle's operating
+   point and what its masks flag on the held-out data, and lists the latency per stage with
+   the machine load; each run's own report sits next to it.
 """
 
 import datetime
