@@ -3,16 +3,20 @@
 """
 Export a bundle's stage graphs to ONNX (the first step of ``pixel-anomaly export``).
 
-One self-contained graph per stage with the static shapes of ``bundle.yaml``. Each graph is
+One self-contained graph per stage with the static shapes of ``bundle.yaml``, without the
+exporter's per-node debugging metadata, so the same weights give the same bytes. Each graph is
 checked with the ONNX checker, limited to operators TensorRT's ONNX parser supports, run in
 ONNX Runtime and compared with PyTorch before it replaces any previous file.
 """
 
+import contextlib
 from dataclasses import dataclass
+import logging
 import os
 from pathlib import Path
 import time
 from typing import Dict, List, Sequence, Tuple
+import warnings
 
 import numpy as np
 from pixel_anomaly_ros.bundle import Bundle
@@ -114,12 +118,57 @@ def export_bundle(bundle: Bundle, opset: int = DEFAULT_OPSET, atol: float = 1e-4
 def _export(graph: torch.nn.Module, stage: str, args, path: Path, opset: int) -> None:
     names, outputs = GRAPH_IO[stage]
     try:
-        torch.onnx.export(graph, args, str(path), input_names=list(names),
-                          output_names=list(outputs), opset_version=opset, dynamo=True,
-                          external_data=False, verbose=False)
+        with _quiet_exporter():
+            torch.onnx.export(graph, args, str(path), input_names=list(names),
+                              output_names=list(outputs), opset_version=opset, dynamo=True,
+                              external_data=False, verbose=False)
     except Exception as exc:  # noqa: B902 - the exporter raises many types
         raise ExportError(f'{stage}: torch.onnx.export failed: '
                           f'{str(exc).strip().splitlines()[0]}') from exc
+    _strip_node_metadata(path)
+
+
+@contextlib.contextmanager
+def _quiet_exporter():
+    """
+    Silence the exporter's notices that say nothing about this export.
+
+    Its operator registry warns once per torchvision operator when torchvision is absent (this
+    package does not use it), and torch's own pytree code raises a deprecation warning.
+    """
+    registry_log = logging.getLogger('torch.onnx._internal.exporter._registration')
+    level = registry_log.level
+    registry_log.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings('ignore', message='.*LeafSpec', category=FutureWarning)
+            yield
+    finally:
+        registry_log.setLevel(level)
+
+
+def _strip_node_metadata(path: Path) -> None:
+    """
+    Drop the exporter's per-node debugging metadata from a saved graph.
+
+    The dynamo exporter records each node's Python stack trace (with the absolute paths of
+    this checkout), FX node and module scope: about 0.2 MB in each demo graph, and the reason
+    two checkouts would export the same weights to different bytes.
+
+    :param path: the ONNX file, rewritten in place.
+    """
+    import onnx
+    model = onnx.load(str(path))
+    pending = [model.graph] + list(model.functions)
+    while pending:
+        holder = pending.pop()
+        for node in holder.node:
+            del node.metadata_props[:]
+            for attribute in node.attribute:
+                pending.extend(attribute.graphs)
+                if attribute.HasField('g'):
+                    pending.append(attribute.g)
+    onnx.save(model, str(path))
 
 
 def _check(path: Path, stage: str) -> List[str]:
