@@ -160,19 +160,32 @@ def test_resume_matches_straight_run(world, tmp_path):
     def weights(out):
         return load_bundle(out).component_state_dicts()['segmentation']
 
-    def cfg(out, steps, resume=False):
+    def cfg(out, steps, resume=False, **options):
         return TrainConfig(data=str(world), out=str(out), steps=steps, resume=resume,
                            schedule_steps=4, checkpoint_every=2, progress=False,
-                           preset='pebal_icnet_tiny', extra={'mix_prob': 1.0}, lr=1e-3)
+                           preset='pebal_icnet_tiny', extra={'mix_prob': 1.0}, lr=1e-3,
+                           **options)
+
+    def record(out):
+        return load_bundle(out).spec.provenance['training']['pebal']
 
     trainers.train_pebal(cfg(tmp_path / 'a', 4))
     trainers.train_pebal(cfg(tmp_path / 'b', 2))
     summary = trainers.train_pebal(cfg(tmp_path / 'b', 4, resume=True))
     assert summary['resumed_from'] == 2 and summary['steps_run'] == 2
-    # The resumed run's record replaces the interrupted one's instead of chaining it.
-    assert 'previous' not in load_bundle(tmp_path / 'b').spec.provenance['training']['pebal']
+    # The resumed run's record replaces the one its first part wrote instead of chaining it.
+    assert 'previous' not in record(tmp_path / 'b')
     a, b = weights(tmp_path / 'a'), weights(tmp_path / 'b')
     assert all(np.array_equal(a[k].numpy(), b[k].numpy()) for k in a)
+
+    # A run interrupted before it saved (a checkpoint in its work directory, the bundle as the
+    # run before left it), then resumed in place, keeps that earlier run's record.
+    first = record(tmp_path / 'a')
+    trainers.train_pebal(cfg(tmp_path / 'elsewhere', 2, init=str(tmp_path / 'a'),
+                             work=str(tmp_path / 'second')))
+    trainers.train_pebal(cfg(tmp_path / 'a', 4, resume=True, work=str(tmp_path / 'second')))
+    second = record(tmp_path / 'a')
+    assert second['resumed_from'] == 2 and second['previous'] == first
 
 
 def test_dissimilarity_learns_from_anomalymix_objects_when_asked(light, world, tmp_path):

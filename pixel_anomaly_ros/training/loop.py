@@ -169,10 +169,10 @@ def save_bundle(cfg: TrainConfig, spec: BundleSpec, networks: Dict[str, nn.Modul
     training = dict(spec.provenance.get('training') or {})
     record = {'command': cfg.command, 'seed': cfg.seed, 'data': str(cfg.data),
               'steps': cfg.steps, 'batch_size': cfg.batch_size, 'crop': list(cfg.crop),
-              **summary}
+              'work': str(cfg.work_dir(component)), **summary}
     previous = training.get(component)
-    if previous and summary.get('resumed_from'):
-        previous = previous.get('previous')  # a resumed run supersedes its interrupted part
+    if previous and _resumes(record, previous):
+        previous = previous.get('previous')  # a resumed run supersedes its earlier part
     if previous:  # a run continuing earlier ones keeps their records
         record['previous'] = previous
     training[component] = record
@@ -180,6 +180,24 @@ def save_bundle(cfg: TrainConfig, spec: BundleSpec, networks: Dict[str, nn.Modul
     states = {c: {k: v.detach().cpu() for k, v in n.state_dict().items()}
               for c, n in networks.items()}
     return write_bundle(spec, states, cfg.out, overwrite=True).path
+
+
+def _resumes(record: Dict[str, object], previous: Dict[str, object]) -> bool:
+    """
+    Tell whether a run continued the very run that wrote the previous record.
+
+    Only a run that finished and saved its bundle leaves a record, so a run resumed after an
+    interruption continues the checkpoint of a part that wrote none: the previous record is
+    then an earlier, separate run and stays.
+
+    :param record: the record of the run that just ended.
+    :param previous: the bundle's record for the same component.
+    :return: True when ``previous`` was written from the checkpoint this run resumed.
+    """
+    resumed_from = record.get('resumed_from') or 0
+    ended_at = (previous.get('resumed_from') or 0) + (previous.get('steps_run') or 0)
+    return bool(resumed_from) and previous.get('work') == record['work'] \
+        and ended_at == resumed_from
 
 
 def build_from(spec: BundleSpec, states: Optional[Dict[str, dict]]) -> Dict[str, nn.Module]:
