@@ -275,6 +275,10 @@ def test_pebal_from_segmentation_bundle_and_calibrate(light, world, tmp_path):
     assert after['head.conv_cls.weight'].shape[0] == 20
     assert np.array_equal(before['conv_sub1.0.conv.weight'].numpy(),
                           after['conv_sub1.0.conv.weight'].numpy())
+    # The same command again starts from --init, not from the bundle the first run left.
+    trainers.train_pebal(cfg)
+    again = load_bundle(out).component_state_dicts()['segmentation']
+    assert all(np.array_equal(after[k].numpy(), again[k].numpy()) for k in after)
     parser = build_parser()
     args = parser.parse_args(['calibrate', '--bundle', str(out), '--data', str(world),
                               '--quiet'])

@@ -418,7 +418,7 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
     Fine-tune the final classifier block with PEBAL's losses and AnomalyMix.
 
     Starts from ``cfg.init`` (a bundle whose segmentation network has the same keys, 19 or 20
-    outputs) or an existing PEBAL bundle at ``cfg.out``; only :func:`final_block` is trained,
+    outputs) or, without one, an existing PEBAL bundle at ``cfg.out``; only :func:`final_block` is trained,
     the network stays in train mode (as PEBAL, so BatchNorm statistics update). Each whole
     frame gets an AnomalyMix object with probability ``extra['mix_prob']`` (default 0.5; PEBAL
     mixes about 9 % of the images, with COCO objects) before it is cropped, so the object has
@@ -431,10 +431,10 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
     seed_everything(cfg.seed)
     preset = cfg.preset if cfg.preset.startswith('pebal') else 'pebal_icnet_tiny'
     check_bundle_target(cfg.out, overwrite=True)
-    if (Path(cfg.out) / 'bundle.yaml').is_file():
+    if not cfg.init and (Path(cfg.out) / 'bundle.yaml').is_file():
         spec, states = open_bundle(TrainConfig(data=cfg.data, out=cfg.out))
         networks = build_from(spec, states)
-    else:
+    else:  # --init wins over an existing --out, as in every trainer
         spec = preset_at_size(preset, cfg.input_size)
         networks = build_from(spec, None)
         if cfg.init:
