@@ -101,8 +101,8 @@ def export_bundle(bundle: Bundle, opset: int = DEFAULT_OPSET, atol: float = 1e-4
         tmp = path.with_name(f'.{path.name}.tmp')
         try:
             args = example_inputs(bundle, stage)
-            _export(graphs[stage], stage, args, tmp, opset)
-            op_types = _check(tmp, stage)
+            model = _export(graphs[stage], stage, args, tmp, opset)
+            op_types = _check(model, stage)
             diffs = _compare(graphs[stage], stage, args, tmp, atol)
             os.replace(tmp, path)
         finally:
@@ -115,7 +115,7 @@ def export_bundle(bundle: Bundle, opset: int = DEFAULT_OPSET, atol: float = 1e-4
     return results
 
 
-def _export(graph: torch.nn.Module, stage: str, args, path: Path, opset: int) -> None:
+def _export(graph: torch.nn.Module, stage: str, args, path: Path, opset: int):
     names, outputs = GRAPH_IO[stage]
     try:
         with _quiet_exporter():
@@ -125,7 +125,7 @@ def _export(graph: torch.nn.Module, stage: str, args, path: Path, opset: int) ->
     except Exception as exc:  # noqa: B902 - the exporter raises many types
         raise ExportError(f'{stage}: torch.onnx.export failed: '
                           f'{str(exc).strip().splitlines()[0]}') from exc
-    _strip_node_metadata(path)
+    return _strip_node_metadata(path)
 
 
 @contextlib.contextmanager
@@ -147,7 +147,7 @@ def _quiet_exporter():
         registry_log.setLevel(level)
 
 
-def _strip_node_metadata(path: Path) -> None:
+def _strip_node_metadata(path: Path):
     """
     Drop the exporter's per-node debugging metadata from a saved graph.
 
@@ -156,6 +156,7 @@ def _strip_node_metadata(path: Path) -> None:
     two checkouts would export the same weights to different bytes.
 
     :param path: the ONNX file, rewritten in place.
+    :return: the stripped ``onnx.ModelProto``, as saved.
     """
     import onnx
     model = onnx.load(str(path))
@@ -169,11 +170,11 @@ def _strip_node_metadata(path: Path) -> None:
                 if attribute.HasField('g'):
                     pending.append(attribute.g)
     onnx.save(model, str(path))
+    return model
 
 
-def _check(path: Path, stage: str) -> List[str]:
+def _check(model, stage: str) -> List[str]:
     import onnx
-    model = onnx.load(str(path))
     try:
         onnx.checker.check_model(model, full_check=True)
     except onnx.checker.ValidationError as exc:
