@@ -58,6 +58,19 @@ def test_a_planted_dot_lattice_is_found(amplitude):
     assert abs(fy * 8 - round(fy * 8)) < 0.05 and abs(fx * 8 - round(fx * 8)) < 0.05
 
 
+@pytest.mark.parametrize('amplitude,frequency', [(0.01, (0.125, 0.0)), (0.05, (0.13, 0.02)),
+                                                 (0.002, (0.0625, 0.0625)), (1e-4, (0.25, 0.0))])
+def test_the_amplitude_of_a_planted_wave_is_measured(amplitude, frequency):
+    # a wave on and off the FFT grid, over a smooth scene, in the map's units; the last one
+    # stands far above its empty neighbourhood, yet is a fortieth of an 8-bit colour step
+    y, x = np.mgrid[0:256, 0:512]
+    scene = 0.5 * np.exp(-((y - 128) ** 2 + (x - 256) ** 2) / 5000.0)
+    wave = amplitude * np.cos(2 * np.pi * (frequency[0] * y + frequency[1] * x) + 0.7)
+    result = spectrum_periodicity(scene + wave)
+    assert result.ratio > MAX_RATIO
+    assert result.amplitude == pytest.approx(amplitude, rel=0.05)
+
+
 def test_scale_reports_periods_in_input_pixels():
     frames = np.stack(_frames(0.05))
     half = frames[:, ::2, ::2]  # a map at half the input size: the lattice has period 4 there

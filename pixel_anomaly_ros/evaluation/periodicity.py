@@ -48,11 +48,15 @@ class Periodicity(NamedTuple):
     period: float
     #: Frequency of the peak in cycles per pixel (vertical, horizontal).
     frequency: tuple
+    #: Amplitude of that component in the map's units (at most: the scene's own power in the
+    #: peak's lobe counts too); tells a visible lattice from a spike in an empty spectrum.
+    amplitude: float = float('nan')
 
     def as_dict(self) -> dict:
         """Plain values for JSON reports."""
         return {'ratio': float(self.ratio), 'period': float(self.period),
-                'frequency': [float(f) for f in self.frequency]}
+                'frequency': [float(f) for f in self.frequency],
+                'amplitude': float(self.amplitude)}
 
 
 def mean_map(maps: Union[np.ndarray, Iterable[np.ndarray]]) -> np.ndarray:
@@ -149,7 +153,7 @@ def spectrum_periodicity(score_map: np.ndarray, min_period: float = 4.0,
     :param max_period: longest period of the band in pixels.
     :param scale: pixels per map pixel (2 for a score map at half the input size): periods
         and frequencies are read and reported in those pixels.
-    :return: the peak's ratio, period and frequency.
+    :return: the peak's ratio, period, frequency and amplitude.
     :raises ValueError: if the map is not 2-D or the band holds no frequency of this map.
     """
     m = np.asarray(score_map, dtype=np.float64)
@@ -160,7 +164,8 @@ def spectrum_periodicity(score_map: np.ndarray, min_period: float = 4.0,
     h, w = m.shape
     window = np.outer(np.hanning(h), np.hanning(w))
     power = np.fft.fftshift(np.abs(np.fft.fft2((m - m.mean()) * window)) ** 2)
-    lobe = ndimage.uniform_filter(power, size=LOBE, mode='wrap')
+    # a running-sum filter: round-off leaves tiny negatives where the power is near zero
+    lobe = np.maximum(ndimage.uniform_filter(power, size=LOBE, mode='wrap'), 0.0)
     fy = np.fft.fftshift(np.fft.fftfreq(h, d=scale))[:, None]
     fx = np.fft.fftshift(np.fft.fftfreq(w, d=scale))[None, :]
     radius = np.hypot(fy, fx)
@@ -169,11 +174,17 @@ def spectrum_periodicity(score_map: np.ndarray, min_period: float = 4.0,
     if not band.any():
         raise ValueError(f'no frequency of a {h}x{w} map has a period in '
                          f'[{min_period}, {max_period}] px')
+    # A sinusoid of amplitude A puts N * (A / 2) ** 2 * sum(window ** 2) into each of its two
+    # lobes (Parseval); the LOBE x LOBE box holds nearly all of the Hann main lobe.
+    amplitudes = 2.0 * np.sqrt(lobe * LOBE * LOBE / (h * w * np.sum(window ** 2)))
     lobe = lobe / _radial_median(lobe, radius, max(h, w) * scale)
     local = np.max([ndimage.median_filter(lobe, footprint=f, mode='wrap')
                     for f in _line_footprints()], axis=0)
     floor = max(float(lobe.max()) * 1e-24, 1e-300)
     ratios = np.where(band, np.sqrt(lobe / np.maximum(local, floor)), -np.inf)
     iy, ix = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
+    # the highest ratio can sit beside the lobe's centre, where the neighbourhood is lower
+    near = np.ix_(np.arange(iy - CORE, iy + CORE + 1) % h, np.arange(ix - CORE, ix + CORE + 1) % w)
     return Periodicity(float(ratios[iy, ix]), float(period[iy, ix]),
-                       (float(abs(fy[iy, 0])), float(abs(fx[0, ix]))))
+                       (float(abs(fy[iy, 0])), float(abs(fx[0, ix]))),
+                       float(amplitudes[near].max()))
