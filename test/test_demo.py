@@ -69,6 +69,7 @@ def test_demo_reports_both_bundles_offline_and_through_the_live_node(
         entry = summary['methods'][name]['bundle']
         assert set(entry['operating_point']) == {'name', 'threshold', 'tpr', 'fpr'}
         assert entry['periodicity']['ratio'] > 0 and 4 <= entry['periodicity']['period'] <= 32
+        assert 0 <= entry['periodicity']['amplitude'] < 1  # on the 0-1 score
         assert 0 <= entry['segmentation']['miou'] <= 1
         assert len(entry['parts']) == 1  # 3 scenes in parts of 2: the last, short one left out
     assert '## The same figures per part of the test set' in text
