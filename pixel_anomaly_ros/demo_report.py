@@ -412,7 +412,7 @@ def _segmentation_and_lattice_section(runs: Sequence[DemoRun]) -> List[str]:
              "mIoU of each bundle's segmentation on the held-out scenes (anomaly pixels "
              'ignored). Periodicity: the strongest spectral peak of the mean score map over the '
              'held-out set at periods of 4-32 px, over the median of its spectral neighbourhood '
-             f'(white noise gives about 1.7-1.9; a lattice stamped by the networks, the same '
+             '(white noise gives about 1.7-1.9; a lattice stamped by the networks, the same '
              f"on every frame, stands far above {MAX_RATIO:g}). Amplitude: that component's "
              'amplitude in the mean score (0-1; one step of an 8-bit heatmap is 0.0039), which '
              'tells a visible lattice from a peak in an otherwise empty part of the spectrum.',

@@ -174,17 +174,17 @@ def spectrum_periodicity(score_map: np.ndarray, min_period: float = 4.0,
     if not band.any():
         raise ValueError(f'no frequency of a {h}x{w} map has a period in '
                          f'[{min_period}, {max_period}] px')
-    # A sinusoid of amplitude A puts N * (A / 2) ** 2 * sum(window ** 2) into each of its two
-    # lobes (Parseval); the LOBE x LOBE box holds nearly all of the Hann main lobe.
-    amplitudes = 2.0 * np.sqrt(lobe * LOBE * LOBE / (h * w * np.sum(window ** 2)))
+    power_in_lobe = lobe * (LOBE * LOBE)
     lobe = lobe / _radial_median(lobe, radius, max(h, w) * scale)
     local = np.max([ndimage.median_filter(lobe, footprint=f, mode='wrap')
                     for f in _line_footprints()], axis=0)
     floor = max(float(lobe.max()) * 1e-24, 1e-300)
     ratios = np.where(band, np.sqrt(lobe / np.maximum(local, floor)), -np.inf)
     iy, ix = np.unravel_index(int(np.argmax(ratios)), ratios.shape)
-    # the highest ratio can sit beside the lobe's centre, where the neighbourhood is lower
+    # The highest ratio can sit beside the lobe's centre, where the neighbourhood is lower. A
+    # sinusoid of amplitude A puts N * (A / 2) ** 2 * sum(window ** 2) into each of its two
+    # lobes (Parseval); the LOBE x LOBE box holds nearly all of the Hann main lobe.
     near = np.ix_(np.arange(iy - CORE, iy + CORE + 1) % h, np.arange(ix - CORE, ix + CORE + 1) % w)
+    amplitude = 2.0 * np.sqrt(power_in_lobe[near].max() / (h * w * np.sum(window ** 2)))
     return Periodicity(float(ratios[iy, ix]), float(period[iy, ix]),
-                       (float(abs(fy[iy, 0])), float(abs(fx[0, ix]))),
-                       float(amplitudes[near].max()))
+                       (float(abs(fy[iy, 0])), float(abs(fx[0, ix]))), float(amplitude))

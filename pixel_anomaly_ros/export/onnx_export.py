@@ -15,7 +15,7 @@ import logging
 import os
 from pathlib import Path
 import time
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, List, Sequence, Tuple, TYPE_CHECKING
 import warnings
 
 import numpy as np
@@ -25,6 +25,9 @@ from pixel_anomaly_ros.export.onnx_ops import allowed_op_types, ALLOWED_OPS_FILE
 from pixel_anomaly_ros.stages.graph_io import GRAPH_IO
 from pixel_anomaly_ros.stages.graphs import build_networks, build_stage_graphs
 import torch
+
+if TYPE_CHECKING:  # onnx is imported where it is used
+    import onnx
 
 DEFAULT_OPSET = 18
 
@@ -115,7 +118,8 @@ def export_bundle(bundle: Bundle, opset: int = DEFAULT_OPSET, atol: float = 1e-4
     return results
 
 
-def _export(graph: torch.nn.Module, stage: str, args, path: Path, opset: int):
+def _export(graph: torch.nn.Module, stage: str, args, path: Path,
+            opset: int) -> 'onnx.ModelProto':
     names, outputs = GRAPH_IO[stage]
     try:
         with _quiet_exporter():
@@ -147,7 +151,7 @@ def _quiet_exporter():
         registry_log.setLevel(level)
 
 
-def _strip_node_metadata(path: Path):
+def _strip_node_metadata(path: Path) -> 'onnx.ModelProto':
     """
     Drop the exporter's per-node debugging metadata from a saved graph.
 
@@ -173,7 +177,7 @@ def _strip_node_metadata(path: Path):
     return model
 
 
-def _check(model, stage: str) -> List[str]:
+def _check(model: 'onnx.ModelProto', stage: str) -> List[str]:
     import onnx
     try:
         onnx.checker.check_model(model, full_check=True)

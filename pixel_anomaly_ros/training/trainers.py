@@ -415,11 +415,12 @@ def transfer_weights(target: nn.Module, source: Dict[str, torch.Tensor],
 
 def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
     """
-    Fine-tune the final classifier block with PEBAL's losses and AnomalyMix.
+    Fine-tune a block of the segmentation network with PEBAL's losses and AnomalyMix.
 
     Starts from ``cfg.init`` (a bundle whose segmentation network has the same keys, 19 or 20
-    outputs) or, without one, an existing PEBAL bundle at ``cfg.out``; only
-    :func:`final_block` is trained, the network stays in train mode (as PEBAL, so BatchNorm
+    outputs) or, without one, an existing PEBAL bundle at ``cfg.out``; only the
+    :func:`final_block` that ``extra['block']`` names is trained (default ``decoder``; ``all``
+    is the whole network), the network stays in train mode (as PEBAL, so BatchNorm
     statistics update). Each whole frame gets an AnomalyMix object with probability
     ``extra['mix_prob']`` (default 0.5; PEBAL mixes about 9 % of the images, with COCO objects)
     before it is cropped, so the object has the size it would have in the camera frame. Loss
