@@ -93,11 +93,10 @@ def check_targets(runs: Sequence[DemoRun]) -> List[Dict[str, object]]:
     if pebal is not None and 'baseline_energy' in baselines:
         energy = baselines['baseline_energy'].ap
         ap = pebal.offline.pixel[BUNDLE].ap
+        light_bundle = light.bundle.path.name
         targets.append({
-            'target': f'{pebal.name}: AP above the energy baseline of '
-                      f"{light.bundle.path.name}'s ICNet",
-            'measured': f'AP {percent(ap)} % vs energy of {light.bundle.path.name} '
-                        f'{percent(energy)} %',
+            'target': f"{pebal.name}: AP above the energy baseline of {light_bundle}'s ICNet",
+            'measured': f'AP {percent(ap)} % vs energy of {light_bundle} {percent(energy)} %',
             'met': bool(ap > energy)})
     listed = listed_baselines(runs)
     lowest_name = _lowest_fpr95(listed)
