@@ -52,7 +52,6 @@ OPERATING_POINTS = {
 }
 #: Name shown for a threshold that is no recorded operating point.
 CUSTOM_THRESHOLD = 'threshold'
-#: Metadata key of a quantised graph holding its fp32 source graph's sha256.
 #: Keys each mapping of ``bundle.yaml`` may hold ('' = the top level); a misspelt one is named.
 YAML_KEYS = {
     '': ('format_version', 'name', 'variant', 'description', 'networks', 'input', 'num_classes',
@@ -60,11 +59,19 @@ YAML_KEYS = {
          'segmentation_onnx', 'uint8_round_trips', 'coarse_scores'),
     'networks.*': ('builder', 'args'),
     'input': ('size', 'channel_order', 'mean', 'std'),
-    'score': ('lo', 'hi', 'threshold', 'operating_points', 'default_operating_point'),
+    'score': ('lo', 'hi', 'threshold', 'smoothing', 'operating_points',
+              'default_operating_point'),
     'ensemble': ENSEMBLE_TERMS,
     'stages': ('run', 'graph_inputs'),
 }
+#: Metadata key of a quantised graph holding its fp32 source graph's sha256.
 INT8_SOURCE_KEY = 'pixel_anomaly_ros.source_sha256'
+#: Largest ``score.smoothing`` sigma, in raw-score pixels.
+MAX_SMOOTHING = 16.0
+#: The ``score.smoothing`` sigmas ``calibrate`` tries by default. On the demo's calibration set it
+#: took 2 for SynBoost Light (raw score at the synthesis size, 128x256) and 3 for PEBAL (at the
+#: network size, on top of its in-graph 7x7, sigma 1 blur); larger ones blur small objects away.
+SMOOTHING_CANDIDATES = (0.0, 1.0, 2.0, 3.0)
 #: File suffix of each graph kind: the exported fp32 graph and its two quantised copies
 #: (``export --int8``): uint8 activations for ONNX Runtime on the CPU, symmetric int8
 #: activations for TensorRT's explicit quantisation (it needs zero points of 0).
@@ -119,6 +126,9 @@ class BundleSpec:
     score_lo: float = 0.0
     score_hi: float = 1.0
     threshold: float = 0.5
+    #: Sigma in raw-score pixels of the Gaussian that smooths the raw score before the range
+    #: calibration (``score.smoothing``, chosen by ``calibrate``); 0 smooths nothing.
+    smoothing: float = 0.0
     ensemble: Dict[str, float] = field(
         default_factory=lambda: {'p_anomaly': 0.75, 'entropy': 0.25,
                                  'perceptual': 0.0, 'distance': 0.0})
@@ -177,6 +187,12 @@ class BundleSpec:
                               'weights': [len(ENSEMBLE_TERMS)]},
         }
 
+    def describe_score_mapping(self) -> str:
+        """Say how the raw score becomes the calibrated one (smoothing, then the range)."""
+        smoothing = (f'Gaussian smoothing sigma {self.smoothing:g} px, then '
+                     if self.smoothing else '')
+        return f'{smoothing}[{self.score_lo}, {self.score_hi}] -> [0, 1]'
+
     def ensemble_weights(self) -> Tuple[float, float, float, float]:
         """Return the ensemble weights in :data:`ENSEMBLE_TERMS` order."""
         return tuple(float(self.ensemble[k]) for k in ENSEMBLE_TERMS)
@@ -217,6 +233,9 @@ class BundleSpec:
         if not self.score_hi > self.score_lo:
             raise BundleError(f'{where}: score.hi ({self.score_hi}) must be greater than '
                               f'score.lo ({self.score_lo})')
+        if not 0.0 <= self.smoothing <= MAX_SMOOTHING:
+            raise BundleError(f'{where}: score.smoothing is a Gaussian sigma in pixels of the '
+                              f'raw score, 0 (none) to {MAX_SMOOTHING:g}; got {self.smoothing}')
         if not 0.0 <= self.threshold <= 1.0:
             raise BundleError(f'{where}: score.threshold must lie in [0, 1] (it applies to the '
                               f'calibrated score), got {self.threshold}')
@@ -266,7 +285,8 @@ class BundleSpec:
                       'std': [float(s) for s in self.std]},
             'num_classes': self.num_classes,
             'score': {'lo': float(self.score_lo), 'hi': float(self.score_hi),
-                      'threshold': float(self.threshold), **self._operating_points_yaml()},
+                      'threshold': float(self.threshold), **self._smoothing_yaml(),
+                      **self._operating_points_yaml()},
             'ensemble': {k: float(self.ensemble[k]) for k in ENSEMBLE_TERMS},
             'stages': {'run': list(VARIANT_STAGES[self.variant]),
                        'graph_inputs': self.stage_inputs()},
@@ -282,6 +302,9 @@ class BundleSpec:
         if self.coarse_scores:
             doc['coarse_scores'] = True
         return doc
+
+    def _smoothing_yaml(self) -> dict:
+        return {'smoothing': float(self.smoothing)} if self.smoothing else {}
 
     def _operating_points_yaml(self) -> dict:
         if not self.operating_points:
@@ -323,6 +346,7 @@ class BundleSpec:
                 num_classes=int(doc.get('num_classes', 19)),
                 score_lo=float(score['lo']), score_hi=float(score['hi']),
                 threshold=float(score['threshold']),
+                smoothing=float(score.get('smoothing', 0.0)),
                 ensemble={k: float(v) for k, v in (doc.get('ensemble') or {}).items()}
                 or cls.__dataclass_fields__['ensemble'].default_factory(),
                 description=str(doc.get('description', '')),

@@ -123,6 +123,22 @@ def listed_baselines(runs: Sequence[DemoRun]) -> Dict[str, PixelMetrics]:
             for run in runs for key in BASELINES if key in run.offline.pixel}
 
 
+def smoothing_sentence(runs: Sequence[DemoRun]) -> str:
+    """
+    Say which bundles smooth their score (``score.smoothing``) while the baselines stay raw.
+
+    :param runs: the bundles' runs.
+    :return: a sentence and a trailing space, or '' when no bundle smooths.
+    """
+    smoothed = [f'{run.bundle.path.name} sigma {run.bundle.spec.smoothing:g}' for run in runs
+                if run.bundle.spec.smoothing]
+    if not smoothed:
+        return ''
+    return ('The bundles smooth their raw score with the Gaussian `calibrate` chose on the '
+            f'calibration set ({", ".join(smoothed)} raw-score pixels); the baselines are '
+            'the unsmoothed scores. ')
+
+
 def own_baselines(run: DemoRun) -> Dict[str, PixelMetrics]:
     """
     Return the baselines measured on the run's own segmentation pass.
@@ -288,10 +304,10 @@ def render_report(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
                   "demo_pebal's network and demo_light's ICNet share their first two training "
                   "runs; then demo_pebal's is fine-tuned with PEBAL's losses on AnomalyMix "
                   "images, and demo_light's learns to be uncertain on such objects (outlier "
-                  'exposure), which makes its entropy a strong baseline. How each bundle was '
-                  'trained is in its bundle.yaml '
-                  '(`provenance.training`); models/README.md describes the demo bundles and '
-                  'what favours which.',
+                  'exposure), which makes its entropy a strong baseline. '
+                  + smoothing_sentence(runs) + 'How each bundle was trained is in its '
+                  'bundle.yaml (`provenance.training`); models/README.md describes the demo '
+                  'bundles and what favours which.',
                   '', metrics_paragraph(m.positives, m.negatives)]
     lines += ['', '## Targets', '']
     if targets:

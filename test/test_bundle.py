@@ -26,6 +26,15 @@ def test_round_trip(tmp_path):
     assert len(doc['provenance']['weights_sha256']) == 64
     # Spectral norm is folded in bundles: plain conv weights, no weight_orig/u/v triplets.
     assert not any('weight_orig' in k for k in parts['synthesis'])
+    assert 'smoothing' not in doc['score'] and loaded.spec.smoothing == 0.0  # none: not written
+
+
+def test_score_smoothing_round_trip(tmp_path):
+    written = make_random_bundle('pebal_tiny', tmp_path / 'b', smoothing=2.5)
+    doc = yaml.safe_load((tmp_path / 'b' / 'bundle.yaml').read_text())
+    assert doc['score']['smoothing'] == 2.5
+    assert load_bundle(tmp_path / 'b').spec == written.spec
+    assert written.spec.describe_score_mapping().startswith('Gaussian smoothing sigma 2.5 px, ')
 
 
 def test_every_preset_is_valid():
@@ -39,6 +48,9 @@ def test_every_preset_is_valid():
     (lambda d: d['input'].update(size=[100, 256]), 'multiples of 8'),
     (lambda d: d['score'].update(lo=2.0), 'must be greater than'),
     (lambda d: d['score'].update(threshold=1.5), 'threshold'),
+    (lambda d: d['score'].update(smoothing=-1.0), 'score.smoothing is a Gaussian sigma'),
+    (lambda d: d['score'].update(smoothing=float('nan')), 'score.smoothing is a Gaussian sigma'),
+    (lambda d: d['score'].update(smoothing=100.0), r'0 \(none\) to 16'),
     (lambda d: d.pop('networks'), 'missing or malformed'),
     (lambda d: d.update(format_version=99), 'format_version'),
     (lambda d: d.update(scroe=d.pop('score')), r'unknown key scroe \(did you mean score\?\)'),

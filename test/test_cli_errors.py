@@ -107,6 +107,13 @@ def test_calibrate_percentiles_in_the_wrong_order(capsys, tmp_path, pebal_bundle
                             '--percentiles', '99', '1'], '0 <= LO < HI <= 100, got 99 1')
 
 
+def test_calibrate_negative_smoothing(capsys, tmp_path, pebal_bundle):
+    one_line_error(capsys, ['calibrate', '--bundle', str(pebal_bundle), '--data', str(tmp_path),
+                            '--smoothing', '0', '-1'],
+                   '--smoothing sigmas must lie in [0, 16] raw-score pixels (0 for none), '
+                   'got 0 -1')
+
+
 def test_export_unsupported_opset(capsys, pebal_bundle):
     one_line_error(capsys, ['export', '--bundle', str(pebal_bundle), '--opset', '25'],
                    'argument --opset: invalid choice: 25')

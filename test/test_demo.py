@@ -10,7 +10,8 @@ import numpy as np
 from PIL import Image
 from pixel_anomaly_ros.cli import main
 from pixel_anomaly_ros.demo import run_demo
-from pixel_anomaly_ros.demo_report import check_targets, DemoRun, quality_targets
+from pixel_anomaly_ros.demo_report import (check_targets, DemoRun, quality_targets,
+                                           smoothing_sentence)
 from pixel_anomaly_ros.evaluation.metrics import PixelMetrics
 import pytest
 
@@ -121,10 +122,18 @@ def _metrics(ap: float, fpr95: float) -> PixelMetrics:
                         best_f1=0.0, best_f1_threshold=0.5, tpr95_threshold=0.5)
 
 
-def _run(variant: str, name: str, pixel: dict) -> DemoRun:
-    bundle = SimpleNamespace(spec=SimpleNamespace(variant=variant),
+def _run(variant: str, name: str, pixel: dict, smoothing: float = 0.0) -> DemoRun:
+    bundle = SimpleNamespace(spec=SimpleNamespace(variant=variant, smoothing=smoothing),
                              path=SimpleNamespace(name=name))
     return DemoRun(bundle, SimpleNamespace(pixel=pixel))
+
+
+def test_the_report_says_which_bundles_smooth_their_score():
+    plain = _run('pebal', 'demo_pebal', {})
+    assert smoothing_sentence([plain]) == ''
+    sentence = smoothing_sentence([_run('synboost_light', 'demo_light', {}, 2.0), plain])
+    assert '(demo_light sigma 2 raw-score pixels)' in sentence
+    assert 'baselines are the unsmoothed scores' in sentence
 
 
 @pytest.mark.parametrize('light_ap, met', [(0.31, True), (0.29, False)])

@@ -24,7 +24,7 @@ FLOORS = (
     ('errors', 'networks', 'atomic_files'),
     ('scoring',),
     ('bundle', 'bundle_writer', 'external_segmentation', 'presets', 'checkpoints', 'imaging',
-     'resizing', 'visualisation'),
+     'resizing', 'score_smoothing', 'visualisation'),
     ('stages',),
     ('runtime',),
     ('pipelines',),

@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Both pipelines end to end on tiny bundles, on the CPU (and on CUDA when present)."""
 
-from conftest import assert_raw_close, assert_raw_tracks, assert_varies
+from conftest import assert_raw_close, assert_raw_tracks, assert_varies, make_random_bundle
 import cv2
 import numpy as np
 from pixel_anomaly_ros.pipelines import create_pipeline, PEBAL, SynBoostLight
@@ -84,6 +84,23 @@ def test_score_is_the_calibrated_raw_score(tiny_bundles, name):
     np.testing.assert_allclose(result.score, expected, atol=1e-6)
     # The random bundles' range comes from their own raw scores: most pixels lie inside it.
     assert 0.5 < np.mean((result.score > 0) & (result.score < 1))
+
+
+@pytest.mark.parametrize('name, preset', [('light', 'light_tiny'), ('pebal', 'pebal_tiny')])
+def test_score_smoothing_comes_before_the_range(tiny_bundles, tmp_path, name, preset):
+    smoothed = make_random_bundle(preset, tmp_path / 'smoothed', smoothing=1.5)
+    pipeline = create_pipeline(smoothed)
+    result = pipeline(_image(128, 256), return_maps=True)
+    raw = result.maps['raw_score']  # what the graphs give, not yet smoothed
+    assert_varies(raw, result.score)
+    lo, hi = pipeline.score_lo, pipeline.score_hi
+    blurred = cv2.GaussianBlur(raw, (0, 0), 1.5, borderType=cv2.BORDER_REFLECT_101)
+    expected = cv2.resize(np.clip((blurred - lo) / (hi - lo), 0, 1), (256, 128),
+                          interpolation=cv2.INTER_LINEAR)
+    np.testing.assert_allclose(result.score, expected, atol=1e-6)
+    plain = create_pipeline(tiny_bundles[name])(_image(128, 256), return_maps=True)
+    np.testing.assert_array_equal(plain.maps['raw_score'], raw)  # same weights (seed 0)
+    assert np.std(np.diff(blurred, axis=1)) < 0.8 * np.std(np.diff(raw, axis=1))
 
 
 @pytest.mark.parametrize('bad', [

@@ -7,10 +7,11 @@ import json
 import math
 
 import numpy as np
-from pixel_anomaly_ros.bundle import load_bundle
+from pixel_anomaly_ros.bundle import load_bundle, MAX_SMOOTHING, SMOOTHING_CANDIDATES
 from pixel_anomaly_ros.cli import build_parser
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.presets import preset_spec
+from pixel_anomaly_ros.score_smoothing import smooth_score
 from pixel_anomaly_ros.synthetic.writer import generate
 from pixel_anomaly_ros.training import data as tdata
 from pixel_anomaly_ros.training import trainers
@@ -296,10 +297,13 @@ def test_calibrate_synboost_weights(light, world, tmp_path):
     doc = yaml.safe_load((tmp_path / 'cal' / 'bundle.yaml').read_text())
     assert doc['ensemble'] == result['ensemble']
     assert sum(doc['ensemble'].values()) == pytest.approx(1.0)
+    smoothing = {'smoothing': result['smoothing']} if result['smoothing'] else {}
     assert doc['score'] == {'lo': result['score_lo'], 'hi': result['score_hi'],
-                            'threshold': result['threshold'],
+                            'threshold': result['threshold'], **smoothing,
                             'operating_points': result['operating_points'],
                             'default_operating_point': result['operating_point']}
+    assert result['smoothing'] in SMOOTHING_CANDIDATES
+    assert doc['provenance']['calibration']['smoothing_candidates'] == list(SMOOTHING_CANDIDATES)
     assert list(result['operating_points']) == ['tpr95', 'best_f1', 'fpr1', 'fpr5']
     default = result['operating_points'][result['operating_point']]
     assert default['threshold'] == result['threshold']
@@ -308,6 +312,45 @@ def test_calibrate_synboost_weights(light, world, tmp_path):
     assert doc['provenance']['calibration']['objective'] == 'ap_fpr95'
     with pytest.raises(ValueError, match='unknown objective'):
         calibrate(str(light[0]), str(world), objective='auroc', progress=False)
+
+
+def test_calibrate_with_one_smoothing_keeps_it(light, world, tmp_path):
+    from pixel_anomaly_ros.training.score_calibration import calibrate
+    for sigma in (0.0, 1.5):
+        result = calibrate(str(light[0]), str(world), out=str(tmp_path / f'cal{sigma}'),
+                           smoothing=[sigma], progress=False)
+        assert result['smoothing'] == sigma
+        assert load_bundle(tmp_path / f'cal{sigma}').spec.smoothing == sigma
+    for bad in ([], [-1.0], [float('nan')], [MAX_SMOOTHING + 1]):
+        with pytest.raises(ValueError, match='smoothing sigmas must lie in'):
+            calibrate(str(light[0]), str(world), smoothing=bad, progress=False)
+
+
+def _blob_maps(seed: int, noisy: bool):
+    """Return one image's label and score map: two square objects on a road, above it."""
+    rng = np.random.default_rng(seed)
+    label = np.zeros((64, 96), np.uint8)
+    label[10:26, 20:36] = label[36:52, 60:76] = 1
+    score = 0.5 * label + rng.uniform(0.0, 0.3, label.shape)  # apart: AP 1, FPR95 0
+    if noisy:
+        score[rng.uniform(size=label.shape) < 0.05] = 1.0  # lone false alarms above all
+        score[(label == 1) & (rng.uniform(size=label.shape) < 0.3)] = 0.0  # holes in objects
+    return label, score.astype(np.float32)
+
+
+@pytest.mark.parametrize('noisy', [False, True])
+def test_the_search_smooths_lone_false_alarms_away(noisy):
+    from pixel_anomaly_ros.training.score_calibration import _search, OBJECTIVES
+    pairs = [_blob_maps(seed, noisy) for seed in range(4)]
+    labels = [lab for lab, _ in pairs]
+    label = np.concatenate([lab.ravel() for lab in labels])
+    sigma, weights, raw = _search([[score] for _, score in pairs], labels, label,
+                                  list(SMOOTHING_CANDIDATES), np.ones((1, 1)),
+                                  OBJECTIVES['ap_fpr95'], progress=False)
+    assert (sigma > 0) == noisy  # a clean map keeps its sharp edges
+    expected = np.concatenate([smooth_score(score, sigma).ravel() for _, score in pairs])
+    np.testing.assert_allclose(raw, expected, rtol=1e-6)
+    assert weights.tolist() == [1.0]
 
 
 def test_the_default_objective_does_not_buy_ap_with_false_alarms():

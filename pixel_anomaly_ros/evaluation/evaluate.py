@@ -115,7 +115,7 @@ def evaluate(bundle: Union[str, Path, Bundle], dataset: str, root: Union[str, Pa
     spec = bundle.spec
     info = {'bundle': spec.name, 'variant': spec.variant, 'bundle_path': str(bundle.path),
             **pipeline.executor.describe(), 'threshold': pipeline.threshold,
-            'score_calibration': f'[{spec.score_lo}, {spec.score_hi}] -> [0, 1]',
+            'score_calibration': spec.describe_score_mapping(),
             'operating_point': point.describe(),
             'dataset': dataset, 'root': str(root), 'options': options, 'limit': limit,
             'baselines': baselines}

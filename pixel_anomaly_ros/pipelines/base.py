@@ -5,8 +5,8 @@ Shared pre- and post-processing of the anomaly pipelines (numpy in, numpy out, n
 
 Pre-processing resizes an RGB uint8 image to the network size and hands it to the executor
 (:meth:`~pixel_anomaly_ros.runtime.base.Executor.image_input`: a reused buffer, on a GPU a uint8
-upload); post-processing calibrates the score to [0, 1], resizes it to the output size and
-thresholds it. Both are timed like the network stages.
+upload); post-processing smooths the raw score (``score.smoothing``), calibrates it to [0, 1],
+resizes it to the output size and thresholds it. Both are timed like the network stages.
 """
 
 from typing import Dict, Optional, Tuple
@@ -18,6 +18,7 @@ from pixel_anomaly_ros.pipelines.result import AnomalyResult
 from pixel_anomaly_ros.resizing import resize_linear, resize_nearest
 from pixel_anomaly_ros.runtime.base import Executor
 from pixel_anomaly_ros.runtime.stage_timing import StageTimer
+from pixel_anomaly_ros.score_smoothing import smooth_score
 
 
 class AnomalyPipeline:
@@ -27,7 +28,8 @@ class AnomalyPipeline:
         """
         Bind a bundle spec to an executor.
 
-        :param spec: the bundle's spec (sizes, calibration, threshold, ensemble weights).
+        :param spec: the bundle's spec (sizes, smoothing, calibration, threshold, ensemble
+            weights).
         :param executor: runs the bundle's stage graphs.
         """
         self.spec = spec
@@ -35,6 +37,7 @@ class AnomalyPipeline:
         self.network_size: Tuple[int, int] = tuple(spec.input_size)
         self.threshold = spec.threshold
         self.score_lo, self.score_hi = spec.score_lo, spec.score_hi
+        self.smoothing = spec.smoothing
         self._image = None
         self.set_ensemble_weights(spec.ensemble_weights())
 
@@ -82,7 +85,8 @@ class AnomalyPipeline:
             self._preprocess(image)
         raw_score, train_ids, maps = self._infer(timer, return_maps)
         with timer.stage('postprocess'):
-            score = self._calibrate(self.executor.to_numpy(raw_score)[0, 0])
+            raw = smooth_score(self.executor.to_numpy(raw_score)[0, 0], self.smoothing)
+            score = self._calibrate(raw)
             score = resize_linear(score, (out_h, out_w))
             ids = resize_nearest(self.executor.to_numpy(train_ids)[0, 0], (out_h, out_w))
             mask = score >= self.threshold
