@@ -12,12 +12,13 @@ Writing one: :mod:`pixel_anomaly_ros.bundle_writer`.
 from dataclasses import asdict, dataclass, field
 import difflib
 from pathlib import Path
-from typing import Dict, List, NamedTuple, Optional, Tuple
+from typing import Dict, List, Optional, Tuple
 
 from pixel_anomaly_ros.atomic_files import sha256_file
 from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.external_segmentation import (EXTERNAL_STAGE, ExternalModelError,
                                                      ExternalSegmentation)
+from pixel_anomaly_ros.operating_point import CUSTOM_THRESHOLD, OperatingPoint
 import yaml
 
 FORMAT_VERSION = 1
@@ -42,16 +43,6 @@ ENSEMBLE_TERMS = ('p_anomaly', 'entropy', 'perceptual', 'distance')
 #: SynBoost's VGG perceptual difference and dissimilarity network expect.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-#: Operating points ``calibrate`` records: a threshold on the calibrated score each, with the TPR
-#: and FPR measured at it on the calibration set (``score.operating_points``).
-OPERATING_POINTS = {
-    'tpr95': '95 % of the anomalous pixels flagged (the Fishyscapes FPR95 point)',
-    'best_f1': 'the best pixel F1 (the SegmentMeIfYouCan component threshold)',
-    'fpr1': 'at most 1 % of the inlier pixels flagged',
-    'fpr5': 'at most 5 % of the inlier pixels flagged',
-}
-#: Name shown for a threshold that is no recorded operating point.
-CUSTOM_THRESHOLD = 'threshold'
 #: Keys each mapping of ``bundle.yaml`` may hold ('' = the top level); a misspelt one is named.
 YAML_KEYS = {
     '': ('format_version', 'name', 'variant', 'description', 'networks', 'input', 'num_classes',
@@ -80,21 +71,6 @@ GRAPH_SUFFIXES = {'fp32': '.onnx', 'int8': '.int8.onnx', 'tensorrt-int8': '.tens
 
 class BundleError(PixelAnomalyError, ValueError):
     """A bundle is missing, malformed or inconsistent; the message says which file and why."""
-
-
-class OperatingPoint(NamedTuple):
-    """A mask threshold and what it measured on the calibration set (None: not measured)."""
-
-    name: str
-    threshold: float
-    tpr: Optional[float] = None
-    fpr: Optional[float] = None
-
-    def describe(self) -> str:
-        """Return e.g. ``best_f1 (score >= 0.62; calibration set: TPR 41.0 %, FPR 0.8 %)``."""
-        measured = '' if self.tpr is None or self.fpr is None else \
-            f'; calibration set: TPR {100 * self.tpr:.1f} %, FPR {100 * self.fpr:.1f} %'
-        return f'{self.name} (score >= {self.threshold:.4g}{measured})'
 
 
 @dataclass

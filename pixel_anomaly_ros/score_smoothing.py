@@ -12,25 +12,21 @@ sigma that ``calibrate`` chose on the calibration set, so exported graphs never 
 It is linear: smoothing an ensemble equals the ensemble of the smoothed terms.
 """
 
-from typing import Optional
-
 import cv2
 import numpy as np
 
 
-def smooth_score(raw: np.ndarray, sigma: float, out: Optional[np.ndarray] = None) -> np.ndarray:
+def smooth_score(raw: np.ndarray, sigma: float) -> np.ndarray:
     """
     Smooth a 2-D score map with a Gaussian (reflect-101 borders, as PEBAL's blur).
 
     :param raw: (h, w) float map (float16 is smoothed in float32).
     :param sigma: standard deviation in pixels of ``raw``; 0 returns ``raw`` itself.
-    :param out: optional array of ``raw``'s shape and dtype to write into.
-    :return: the smoothed map (the kernel spans about 8 sigma + 1 pixels, OpenCV's choice for
+    :return: a new smoothed map (the kernel spans about 8 sigma + 1 pixels, OpenCV's choice for
         floating-point maps).
     """
     if sigma <= 0:
         return raw
     if raw.dtype not in (np.float32, np.float64):
         raw = raw.astype(np.float32)
-    return cv2.GaussianBlur(raw, (0, 0), float(sigma), dst=out,
-                            borderType=cv2.BORDER_REFLECT_101)
+    return cv2.GaussianBlur(raw, (0, 0), float(sigma), borderType=cv2.BORDER_REFLECT_101)

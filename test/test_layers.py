@@ -23,8 +23,8 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 FLOORS = (
     ('errors', 'networks', 'atomic_files'),
     ('scoring',),
-    ('bundle', 'bundle_writer', 'external_segmentation', 'presets', 'checkpoints', 'imaging',
-     'resizing', 'score_smoothing', 'visualisation'),
+    ('bundle', 'bundle_writer', 'external_segmentation', 'operating_point', 'presets',
+     'checkpoints', 'imaging', 'resizing', 'score_smoothing', 'visualisation'),
     ('stages',),
     ('runtime',),
     ('pipelines',),

@@ -154,7 +154,7 @@ def add_operating_point_argument(parser: argparse.ArgumentParser) -> None:
 
     :param parser: the command's parser.
     """
-    from pixel_anomaly_ros.bundle import OPERATING_POINTS
+    from pixel_anomaly_ros.operating_point import OPERATING_POINTS
     parser.add_argument('--operating-point', default='', metavar='NAME',
                         help='mask threshold recorded by calibrate: ' + ', '.join(
                             OPERATING_POINTS) + ' (default: the bundle default)')

@@ -48,7 +48,7 @@ from pathlib import Path
 import time
 from typing import Callable, Dict, Iterator, List, Optional, Tuple, Union
 
-from pixel_anomaly_ros.bundle import load_bundle, OperatingPoint
+from pixel_anomaly_ros.bundle import load_bundle
 from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.evaluation.alarms import (AlarmStatistics, AlarmTable, bag_entries,
                                                  DEFAULT_ALARM_AREA)
@@ -62,6 +62,7 @@ from pixel_anomaly_ros.evaluation.operating_points import mask_operating_point
 from pixel_anomaly_ros.evaluation.report import check_output_dir, EvaluationResult, write_report
 from pixel_anomaly_ros.evaluation.shards import (DEFAULT_SHARD_FRAMES, plan_shards, Shard,
                                                  ShardResult, ShardSettings, ShardWorker)
+from pixel_anomaly_ros.operating_point import OperatingPoint
 from tqdm import tqdm
 
 #: Restarts of a dead worker process, and retries of each of its calls, before giving up.

@@ -29,13 +29,13 @@ from typing import Collection, Dict, List, Optional, Sequence, Union
 
 import cv2
 import numpy as np
-from pixel_anomaly_ros.bundle import OperatingPoint
 from pixel_anomaly_ros.evaluation.components import ComponentEvaluator, TRACK_SIZES
 from pixel_anomaly_ros.evaluation.evaluator_state import EvaluatorState
 from pixel_anomaly_ros.evaluation.metrics import (BinnedPixelMetrics, DEFAULT_BINS,
                                                   ExactPixelMetrics, PixelCurve, PixelMetrics)
 from pixel_anomaly_ros.evaluation.report import EvaluationResult, Example
 from pixel_anomaly_ros.evaluation.semantic_metrics import SemanticConfusion
+from pixel_anomaly_ros.operating_point import OperatingPoint
 from pixel_anomaly_ros.resizing import resize_linear, resize_nearest
 from pixel_anomaly_ros.stages.graph_io import BASELINE_OUTPUTS
 

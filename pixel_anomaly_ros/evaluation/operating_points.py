@@ -28,8 +28,9 @@ for a weak detector it flags most of the inlier pixels too.
 from typing import Dict, Optional
 
 import numpy as np
-from pixel_anomaly_ros.bundle import Bundle, OperatingPoint
+from pixel_anomaly_ros.bundle import Bundle
 from pixel_anomaly_ros.evaluation.metrics import ExactPixelMetrics, PixelMetrics
+from pixel_anomaly_ros.operating_point import OperatingPoint
 
 #: FPR targets of the ``fpr*`` points.
 FPR_TARGETS = {'fpr1': 0.01, 'fpr5': 0.05}

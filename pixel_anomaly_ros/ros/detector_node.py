@@ -25,9 +25,10 @@ import time
 from typing import List, Optional
 
 from diagnostic_msgs.msg import DiagnosticArray
-from pixel_anomaly_ros.bundle import BundleError, load_bundle, OperatingPoint
+from pixel_anomaly_ros.bundle import BundleError, load_bundle
 from pixel_anomaly_ros.imaging import (check_stamp, compressed_to_rgb, image_to_rgb, ImageError,
                                        stamp_to_ns)
+from pixel_anomaly_ros.operating_point import OperatingPoint
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.ros import diagnostics
 from pixel_anomaly_ros.ros.frame_statistics import NodeStatistics

@@ -15,7 +15,7 @@ import math
 import re
 from typing import Any, Callable, Dict
 
-from pixel_anomaly_ros.bundle import OPERATING_POINTS
+from pixel_anomaly_ros.operating_point import OPERATING_POINTS
 from pixel_anomaly_ros.runtime import BACKEND_CHOICES, PRECISION_CHOICES
 from rcl_interfaces.msg import ParameterDescriptor
 
