@@ -344,7 +344,8 @@ def test_the_search_smooths_lone_false_alarms_away(noisy):
     pairs = [_blob_maps(seed, noisy) for seed in range(4)]
     labels = [lab for lab, _ in pairs]
     label = np.concatenate([lab.ravel() for lab in labels])
-    sigma, weights, raw = _search([[score] for _, score in pairs], labels, label,
+    valid = [lab != 255 for lab in labels]
+    sigma, weights, raw = _search([[score] for _, score in pairs], valid, label,
                                   list(SMOOTHING_CANDIDATES), np.ones((1, 1)),
                                   OBJECTIVES['ap_fpr95'], progress=False)
     assert (sigma > 0) == noisy  # a clean map keeps its sharp edges

@@ -72,14 +72,14 @@ def _metrics(score: np.ndarray, label: np.ndarray):
     return metrics.compute()
 
 
-def _search(maps_2d: List[List[np.ndarray]], labels: List[np.ndarray], label: np.ndarray,
+def _search(maps_2d: List[List[np.ndarray]], valid: List[np.ndarray], label: np.ndarray,
             sigmas: Sequence[float], weights: np.ndarray, goal: Callable, progress: bool
             ) -> Tuple[float, np.ndarray, np.ndarray]:
     """
     Find the smoothing sigma and ensemble weights that maximise ``goal`` (first best wins).
 
     :param maps_2d: per image, the maps the raw score is a weighted sum of (one for PEBAL).
-    :param labels: per image, the anomaly label at the maps' size (255 void).
+    :param valid: per image, the non-void pixels at the maps' size.
     :param label: the labels of the non-void pixels, concatenated.
     :param sigmas: smoothing candidates, ascending.
     :param weights: (N, len(maps)) weight candidates.
@@ -91,8 +91,8 @@ def _search(maps_2d: List[List[np.ndarray]], labels: List[np.ndarray], label: np
     bar = tqdm(total=len(sigmas) * len(weights), desc='search', disable=not progress)
     for sigma in sigmas:
         stacked = np.concatenate([
-            np.stack([smooth_score(m, sigma) for m in maps], axis=-1)[lab != 255]
-            for maps, lab in zip(maps_2d, labels)]).astype(np.float64)
+            np.stack([smooth_score(m, sigma) for m in maps], axis=-1)[keep]
+            for maps, keep in zip(maps_2d, valid)]).astype(np.float64)
         for candidate in weights:
             raw = stacked @ candidate
             value = goal(_metrics(raw, label))
@@ -161,12 +161,13 @@ def calibrate(bundle_path: str, data: str, out: Optional[str] = None,
         labels.append(resize_nearest(sample.anomaly, shape))
         maps_2d.append([np.array(resize_nearest(maps[k], shape), dtype=np.float32)
                         for k in (ENSEMBLE_TERMS if light else ('raw_score',))])
-    label = np.concatenate([lab[lab != 255] for lab in labels]).astype(np.uint8)
+    valid = [lab != 255 for lab in labels]
+    label = np.concatenate([lab[keep] for lab, keep in zip(labels, valid)]).astype(np.uint8)
     if not (label == 1).any() or not (label == 0).any():
         raise ValueError(f'{root}: calibration needs anomalous and inlier pixels')
     weights = weight_grid(grid_step) if light else np.ones((1, 1))
     sigmas = sorted({float(s) for s in smoothing})
-    sigma, best, raw = _search(maps_2d, labels, label, sigmas, weights, OBJECTIVES[objective],
+    sigma, best, raw = _search(maps_2d, valid, label, sigmas, weights, OBJECTIVES[objective],
                                progress)
     ensemble = {k: float(w) for k, w in zip(ENSEMBLE_TERMS, best)} if light \
         else dict(spec.ensemble)
