@@ -26,14 +26,15 @@ test: $(STAMP)
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(PA) demo --out out/demo
 
-# How models/demo_light and models/demo_pebal are made (issue 15; about 2 h 30 min on 2 CPU cores):
+# How models/demo_light and models/demo_pebal are made (issue 15; about 2 h 27 min on 2 CPU cores):
 # a camera-like synthetic world, lattice-free networks (presets light_tiny_v3 and
 # pebal_icnet_tiny_v3: a 4x wider ICNet with half-pixel resizes whose scores come from its 1/8
 # logits, a 4x wider resize-convolution dissimilarity network, SPADE at ngf 6). Light's ICNet
 # trains in two runs, and PEBAL then starts from it and fine-tunes all of it; Light's ICNet
-# then learns to be uncertain on pasted objects (outlier exposure), and the dissimilarity
-# network learns on its predictions and on pasted objects (--mix-prob), after a start on
-# ground-truth semantics, and ends with a phase at a lower learning rate.
+# trains on for two more runs, then learns to be uncertain on pasted objects (outlier
+# exposure), and the dissimilarity network learns on its predictions and on pasted objects
+# (--mix-prob), after a start on ground-truth semantics, and ends with a phase at a lower
+# learning rate.
 # Built in $(DEMO), then copied to models/; each command line and seed is also recorded in the
 # bundle's bundle.yaml. Resumable: every step is a file target under $(DEMO) touched only when
 # its command succeeded, so `make demo-bundles` after an interruption skips the finished steps,
@@ -43,7 +44,8 @@ DEMO := build/demo-v3
 DEMO_WORLD := data/world-v2
 DEMO_LIGHT := $(DEMO)/demo_light
 DEMO_PEBAL := $(DEMO)/demo_pebal
-DEMO_TRAIN := --seed 0 --resume --quiet
+DEMO_RESUME := --resume --quiet
+DEMO_TRAIN := --seed 0 $(DEMO_RESUME)
 DEMO_SYNTH := --train 1500 --val 100 --anomalies 100
 DEMO_SEG_STEPS := 5000
 DEMO_SYN_STEPS := 1200
@@ -85,21 +87,36 @@ $(DEMO)/segmentation-continued.done: $(DEMO)/synthesis.done
 # 20.4 % from the continued one; v3 networks, where objects are pasted before the crop:
 # 40.9 % / 18.9 % from the first, 49.5 % / 15.9 % from the continued, on the first 40 held-out
 # scenes; models/README.md). It fine-tunes the whole network at 3e-4, not 1e-3: over the 200
-# held-out scenes AP 49.4 -> 49.9 %, FPR95 21.7 -> 19.1 %, mIoU 45.9 -> 50.9 %.
+# held-out scenes AP 49.4 -> 49.9 %, FPR95 21.7 -> 19.1 %, mIoU 45.9 -> 50.9 %. From the
+# 23000-step ICNet below it scores 51.2 % / 15.7 % and mIoU 54.0 %, but its smoothed score keeps
+# a lattice of 3.9x at 7.8 px, over the 3x goal, so it is not kept (models/README.md).
 $(DEMO)/pebal.done: $(DEMO)/segmentation-continued.done
 	$(PA) train pebal --data $(DEMO_WORLD) --init $(DEMO_LIGHT) --out $(DEMO_PEBAL) \
 	    --preset pebal_icnet_tiny_v3 --input-size 512x256 --crop 256x128 --batch-size 8 \
 	    --steps $(DEMO_PEBAL_STEPS) --lr 3e-4 --block all --checkpoint-every $(DEMO_EVERY) \
 	    --work $(DEMO)/work/pebal $(DEMO_TRAIN)
 	@touch $@
+# Light's ICNet, after PEBAL has started from it: two more such runs, each with its own seed
+# (its own crops), 23000 steps in all: mIoU 57.7 -> 62.3 % on the 200 held-out scenes.
+$(DEMO)/segmentation-3.done: $(DEMO)/pebal.done
+	$(PA) train segmentation --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 256x128 \
+	    --batch-size 8 --optimizer adam --lr 5e-4 --steps $(DEMO_SEG_MORE_STEPS) \
+	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/segmentation-3 --seed 2 $(DEMO_RESUME)
+	@touch $@
+$(DEMO)/segmentation-4.done: $(DEMO)/segmentation-3.done
+	$(PA) train segmentation --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 256x128 \
+	    --batch-size 8 --optimizer adam --lr 5e-4 --steps $(DEMO_SEG_MORE_STEPS) \
+	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/segmentation-4 --seed 3 $(DEMO_RESUME)
+	@touch $@
 # Outlier exposure for Light's ICNet, after PEBAL has started from the plain one: objects
 # pasted into half the frames, on which the ICNet learns to be uncertain (entropy
 # maximisation at a tenth of the cross-entropy's weight), so that the entropy the dissimilarity
 # network reads marks objects that look like an inlier class: Light 31.6 -> 51.8 % AP and
-# 44.8 -> 21.2 % FPR95 on the 200 held-out scenes, mIoU 57.7 -> 56.3 %. PEBAL started after
+# 44.8 -> 21.2 % FPR95 on the 200 held-out scenes, mIoU 57.7 -> 56.3 % (after the 23000-step
+# ICNet: 62.3 -> 59.5 %, and Light 53.7 % / 13.4 % with the score smoothing). PEBAL started after
 # this step instead: 49.9 -> 49.1 % AP, FPR95 19.1 -> 17.9 %, lattice 2.9 -> 3.3x, not kept
 # (models/README.md).
-$(DEMO)/segmentation-outlier.done: $(DEMO)/pebal.done
+$(DEMO)/segmentation-outlier.done: $(DEMO)/segmentation-4.done
 	$(PA) train segmentation --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 256x128 \
 	    --batch-size 8 --optimizer adam --lr 5e-4 --steps $(DEMO_SEG_OUTLIER_STEPS) \
 	    --mix-prob 0.5 --outlier-loss entropy --outlier-weight 0.1 \
