@@ -119,16 +119,14 @@ def test_icnet_auxiliary_outputs_meet_the_labels_at_their_own_size():
     assert [round(i * 63 / 4) for i in range(5)] == [0, 16, 32, 47, 63]
 
 
-def test_trainers_run_channels_last_and_write_contiguous_weights(light):
-    out, _ = light
-    bundle = load_bundle(out)
+def test_trainers_build_their_networks_channels_last(light):
+    # The fixture's trainers saved such networks: safetensors takes contiguous tensors only,
+    # so the bundle writer's copy is what let them write the bundle at all.
+    bundle = load_bundle(light[0])
     networks = build_from(bundle.spec, bundle.component_state_dicts())
     kernels = [p for n in networks.values() for p in n.parameters() if p.dim() == 4]
     assert kernels and all(p.is_contiguous(memory_format=torch.channels_last) for p in kernels)
     assert not all(p.is_contiguous() for p in kernels)
-    # The trainers saved these networks; the bundle holds plain contiguous tensors.
-    written = bundle.component_state_dicts()
-    assert all(t.is_contiguous() for state in written.values() for t in state.values())
 
 
 def test_anomalymix_pastes_into_the_whole_frame_before_the_crop(world):
