@@ -26,15 +26,15 @@ test: $(STAMP)
 demo: $(STAMP)
 	ROS_AUTOMATIC_DISCOVERY_RANGE=LOCALHOST $(PA) demo --out out/demo
 
-# How models/demo_light and models/demo_pebal are made (issue 15; about 2 h 27 min on 2 CPU cores):
+# How models/demo_light and models/demo_pebal are made (issue 15; about 2 h 28 min on 2 CPU cores):
 # a camera-like synthetic world, lattice-free networks (presets light_tiny_v3 and
 # pebal_icnet_tiny_v3: a 4x wider ICNet with half-pixel resizes whose scores come from its 1/8
 # logits, a 4x wider resize-convolution dissimilarity network, SPADE at ngf 6). Light's ICNet
 # trains in two runs, and PEBAL then starts from it and fine-tunes all of it; Light's ICNet
 # trains on for two more runs, then learns to be uncertain on pasted objects (outlier
-# exposure), and the dissimilarity network learns on its predictions and on pasted objects
-# (--mix-prob), after a start on ground-truth semantics, and ends with a phase at a lower
-# learning rate.
+# exposure, two runs), and the dissimilarity network learns on its predictions and on pasted
+# objects (--mix-prob), after a start on ground-truth semantics, and ends with a phase at a
+# lower learning rate.
 # Built in $(DEMO), then copied to models/; each command line and seed is also recorded in the
 # bundle's bundle.yaml. Resumable: every step is a file target under $(DEMO) touched only when
 # its command succeeded, so `make demo-bundles` after an interruption skips the finished steps,
@@ -49,9 +49,10 @@ DEMO_TRAIN := --seed 0 $(DEMO_RESUME)
 DEMO_SYNTH := --train 1500 --val 100 --anomalies 100
 DEMO_SEG_STEPS := 5000
 DEMO_SYN_STEPS := 1200
-DEMO_DIS_STEPS := 1000
+DEMO_DIS_STEPS := 500
 DEMO_SEG_MORE_STEPS := 6000
 DEMO_SEG_OUTLIER_STEPS := 2000
+DEMO_SEG_OUTLIER_MORE_STEPS := 3000
 DEMO_DIS_MIX_STEPS := 2000
 DEMO_DIS_FINE_STEPS := 600
 DEMO_PEBAL_STEPS := 4000
@@ -122,7 +123,20 @@ $(DEMO)/segmentation-outlier.done: $(DEMO)/segmentation-4.done
 	    --mix-prob 0.5 --outlier-loss entropy --outlier-weight 0.1 \
 	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/segmentation-outlier $(DEMO_TRAIN)
 	@touch $@
-$(DEMO)/dissimilarity-gt.done: $(DEMO)/segmentation-outlier.done
+# A second outlier-exposure run with its own seed: the ICNet's mIoU recovers what the first run
+# cost it (59.5 -> 60.1 % on the 200 held-out scenes, 59.8 -> 60.3 % on the world's validation
+# split), and its own entropy, max logit and energy get stronger (entropy 47.6 -> 56.8 % AP,
+# energy FPR95 16.1 -> 12.1 %), which Light has to beat: Light 53.7 -> 56.9 % AP, FPR95 13.4 ->
+# 10.4 % (models/README.md).
+$(DEMO)/segmentation-outlier-2.done: $(DEMO)/segmentation-outlier.done
+	$(PA) train segmentation --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 256x128 \
+	    --batch-size 8 --optimizer adam --lr 5e-4 --steps $(DEMO_SEG_OUTLIER_MORE_STEPS) \
+	    --mix-prob 0.5 --outlier-loss entropy --outlier-weight 0.1 \
+	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/segmentation-outlier-2 --seed 4 \
+	    $(DEMO_RESUME)
+	@touch $@
+# 500 ground-truth steps, not 1000, keep the recipe under 2.5 hours with the run above.
+$(DEMO)/dissimilarity-gt.done: $(DEMO)/segmentation-outlier-2.done
 	$(PA) train dissimilarity --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 512x256 \
 	    --batch-size 4 --steps $(DEMO_DIS_STEPS) --checkpoint-every $(DEMO_EVERY) \
 	    --work $(DEMO)/work/dissimilarity-gt $(DEMO_TRAIN)
