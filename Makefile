@@ -53,6 +53,7 @@ DEMO_DIS_STEPS := 500
 DEMO_SEG_MORE_STEPS := 6000
 DEMO_SEG_OUTLIER_STEPS := 2000
 DEMO_SEG_OUTLIER_MORE_STEPS := 3000
+DEMO_OUTLIER := --mix-prob 0.5 --outlier-loss entropy --outlier-weight 0.1
 DEMO_DIS_MIX_STEPS := 2000
 DEMO_DIS_FINE_STEPS := 600
 DEMO_PEBAL_STEPS := 4000
@@ -120,7 +121,7 @@ $(DEMO)/segmentation-4.done: $(DEMO)/segmentation-3.done
 $(DEMO)/segmentation-outlier.done: $(DEMO)/segmentation-4.done
 	$(PA) train segmentation --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 256x128 \
 	    --batch-size 8 --optimizer adam --lr 5e-4 --steps $(DEMO_SEG_OUTLIER_STEPS) \
-	    --mix-prob 0.5 --outlier-loss entropy --outlier-weight 0.1 \
+	    $(DEMO_OUTLIER) \
 	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/segmentation-outlier $(DEMO_TRAIN)
 	@touch $@
 # A second outlier-exposure run with its own seed: the ICNet's mIoU recovers what the first run
@@ -131,7 +132,7 @@ $(DEMO)/segmentation-outlier.done: $(DEMO)/segmentation-4.done
 $(DEMO)/segmentation-outlier-2.done: $(DEMO)/segmentation-outlier.done
 	$(PA) train segmentation --data $(DEMO_WORLD) --out $(DEMO_LIGHT) --crop 256x128 \
 	    --batch-size 8 --optimizer adam --lr 5e-4 --steps $(DEMO_SEG_OUTLIER_MORE_STEPS) \
-	    --mix-prob 0.5 --outlier-loss entropy --outlier-weight 0.1 \
+	    $(DEMO_OUTLIER) \
 	    --checkpoint-every $(DEMO_EVERY) --work $(DEMO)/work/segmentation-outlier-2 --seed 4 \
 	    $(DEMO_RESUME)
 	@touch $@
