@@ -301,10 +301,11 @@ def render_report(runs: Sequence[DemoRun], targets: List[Dict[str, object]],
                   f'{m.positives:,} anomalous and {m.negatives:,} inlier pixels; offline '
                   'pipeline at the bundle input size, scores compared at label resolution. '
                   'The baselines come from the same segmentation pass as the bundle above them; '
-                  "demo_pebal's network and demo_light's ICNet share their first two training "
+                  "demo_pebal's network and demo_light's ICNet share their first four training "
                   "runs; then demo_pebal's is fine-tuned with PEBAL's losses on AnomalyMix "
-                  "images, and demo_light's learns to be uncertain on such objects (outlier "
-                  'exposure), which makes its entropy a strong baseline. '
+                  'images (beside a cross-entropy that keeps its segmentation), and '
+                  "demo_light's learns to be uncertain on such objects (outlier exposure), "
+                  'which makes its entropy a strong baseline. '
                   + smoothing_sentence(runs) + 'How each bundle was trained is in its '
                   'bundle.yaml (`provenance.training`); models/README.md describes the demo '
                   'bundles and what favours which.',

@@ -300,6 +300,32 @@ def test_pebal_from_segmentation_bundle_and_calibrate(light, world, tmp_path):
     _run(out)
 
 
+def test_pebal_inlier_cross_entropy_is_added_with_its_weight(light, world, tmp_path):
+    def run(name, **extra):
+        cfg = TrainConfig(data=str(world), out=str(tmp_path / name), init=str(light[0]),
+                          steps=2, progress=False, preset='pebal_icnet_tiny', extra=extra)
+        trainers.train_pebal(cfg)
+        log = tmp_path / f'{name}.train' / 'pebal' / 'log.jsonl'
+        return [json.loads(line) for line in log.read_text().splitlines()]
+
+    published = run('published')
+    weighted = run('weighted', inlier_ce_weight=0.5)
+    assert all('ce' not in record for record in published)
+    for plain, record in zip(published, weighted):
+        pebal = record['pal'] + 0.1 * (record['hinge'] + record['sparsity']
+                                       + record['smoothness'])
+        assert record['ce'] > 0
+        assert record['loss'] == pytest.approx(pebal + 0.5 * record['ce'], rel=1e-5)
+    # the first step sees the same weights and data, so the same PEBAL terms
+    assert weighted[0]['pal'] == pytest.approx(published[0]['pal'], rel=1e-6)
+    args = build_parser().parse_args(['train', 'pebal', '--data', 'd', '--out', 'o',
+                                      '--inlier-ce-weight', '0.5'])
+    assert args.inlier_ce_weight == 0.5
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(['train', 'pebal', '--data', 'd', '--out', 'o',
+                                   '--inlier-ce-weight', '-1'])
+
+
 def test_calibrate_synboost_weights(light, world, tmp_path):
     from pixel_anomaly_ros.training.score_calibration import calibrate, weight_grid
     assert len(weight_grid(0.25)) == 35

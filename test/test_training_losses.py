@@ -92,6 +92,27 @@ def test_pebal_loss_total_and_gradients():
     assert logits.grad[1, :, -1].abs().sum() == 0
 
 
+def test_inlier_cross_entropy_leaves_out_outliers_void_and_the_abstention_logit():
+    torch.manual_seed(0)
+    logits = torch.randn(1, 20, 4, 4, requires_grad=True)
+    target = torch.randint(0, 19, (1, 4, 4))
+    target[0, 0] = 254
+    target[0, 1, :2] = 255
+    loss = losses.inlier_cross_entropy(logits, target)
+    # the mean of -log softmax over the 19 inlier logits at the 10 inlier pixels
+    log_p = torch.log_softmax(logits[0, :19].detach(), dim=0)
+    inlier = target[0] < 19
+    expected = -log_p.gather(0, target[0].clamp(max=18)[None])[0][inlier].mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
+    loss.backward()
+    assert logits.grad[0, 19].abs().sum() == 0  # the abstention logit
+    assert logits.grad[0, :, 0].abs().sum() == 0 and logits.grad[0, :, 1, :2].abs().sum() == 0
+    assert logits.grad[0, :, 2:].abs().sum() > 0
+    # no inlier pixel at all: zero, still differentiable
+    empty = losses.inlier_cross_entropy(logits, torch.full((1, 4, 4), 254))
+    assert empty.item() == 0 and empty.requires_grad
+
+
 def test_dissimilarity_loss_gradient_ignores_void():
     logits = torch.randn(1, 2, 2, 2, requires_grad=True)
     target = torch.tensor([[[0, 1], [255, 255]]])

@@ -89,6 +89,23 @@ def positive_number(text: str) -> float:
 positive_number.__name__ = 'number > 0'
 
 
+def non_negative_number(text: str) -> float:
+    """
+    Read a finite number of zero or more (loss weights, where 0 turns a term off) for argparse.
+
+    :param text: the argument.
+    :return: the number.
+    :raises argparse.ArgumentTypeError: for anything else.
+    """
+    value = _number(text)
+    if not 0 <= value < float('inf'):
+        raise argparse.ArgumentTypeError(f'expected a number >= 0, got {text}')
+    return value
+
+
+non_negative_number.__name__ = 'number >= 0'
+
+
 def probability(text: str) -> float:
     """
     Parse a probability, a number from 0 to 1.

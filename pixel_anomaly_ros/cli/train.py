@@ -6,7 +6,7 @@ import argparse
 import json
 
 from pixel_anomaly_ros.cli.args import (command_line, count_type, network_size,
-                                        positive_number, probability)
+                                        non_negative_number, positive_number, probability)
 
 EXAMPLES = """\
 examples:
@@ -111,6 +111,11 @@ def add_parser(subparsers) -> None:
                                 "(PEBAL's choice: DeepWV3+'s final block, ICNet's cascade "
                                 'fusion head), its last 1x1 classifier alone, or all of it '
                                 '(default decoder)')
+            p.add_argument('--inlier-ce-weight', type=non_negative_number, default=0.0,
+                           help='weight of a plain cross-entropy over the inlier classes '
+                                "added to PEBAL's loss; it keeps the segmentation's mIoU when "
+                                "--block all fine-tunes the whole network (default 0: PEBAL's "
+                                'loss as published)')
         p.set_defaults(func=run)
 
 
@@ -124,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     from pixel_anomaly_ros.training import trainers
     from pixel_anomaly_ros.training.loop import TrainConfig
     extra = {k: getattr(args, k) for k in ('optimizer', 'class_weights', 'void', 'semantic',
-                                           'mix_prob', 'outlier_loss', 'outlier_weight', 'block')
+                                           'mix_prob', 'outlier_loss', 'outlier_weight', 'block',
+                                           'inlier_ce_weight')
              if hasattr(args, k)}
     cfg = TrainConfig(data=args.data, out=args.out, preset=args.preset,
                       input_size=args.input_size, steps=args.steps,

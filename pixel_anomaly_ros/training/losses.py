@@ -193,6 +193,26 @@ def pebal_loss(logits: torch.Tensor, target: torch.Tensor, num_inlier: int = 19,
     return parts
 
 
+def inlier_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
+                         num_inlier: int = 19) -> torch.Tensor:
+    """
+    Compute the plain cross-entropy over the inlier classes of a PEBAL network.
+
+    Softmax over the first ``num_inlier`` logits only (the abstention logit takes no part),
+    outlier (254) and void (255) pixels left out. Not in PEBAL's loss: ``train pebal
+    --inlier-ce-weight`` adds it so that a network fine-tuned whole keeps its segmentation.
+
+    :param logits: (B, num_inlier + 1, H, W) logits at label resolution.
+    :param target: (B, H, W) train ids with 254 outliers and 255 void.
+    :param num_inlier: number of inlier classes.
+    :return: scalar loss (0 without inlier pixels).
+    """
+    inlier_target = target.masked_fill(target == OUTLIER_INDEX, IGNORE_INDEX).long()
+    if not bool((inlier_target != IGNORE_INDEX).any()):
+        return logits.sum() * 0.0
+    return F.cross_entropy(logits[:, :num_inlier], inlier_target, ignore_index=IGNORE_INDEX)
+
+
 def uniform_outlier_loss(logits: torch.Tensor, target: torch.Tensor,
                          outlier_index: int = OUTLIER_INDEX) -> torch.Tensor:
     """

@@ -424,7 +424,9 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
     statistics update). Each whole frame gets an AnomalyMix object with probability
     ``extra['mix_prob']`` (default 0.5; PEBAL mixes about 9 % of the images, with COCO objects)
     before it is cropped, so the object has the size it would have in the camera frame. Loss
-    :func:`losses.pebal_loss`; Adam lr 1e-5 (``--lr``), poly 0.9.
+    :func:`losses.pebal_loss` plus ``extra['inlier_ce_weight']`` (default 0, PEBAL as
+    published) times :func:`losses.inlier_cross_entropy`, which keeps the segmentation of a
+    network fine-tuned whole; Adam lr 1e-5 (``--lr``), poly 0.9.
 
     :param cfg: training options (preset ``pebal_icnet_tiny`` by default for this trainer).
     :return: run summary with the bundle path under ``'bundle'``.
@@ -448,6 +450,7 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
     norm = _normaliser(spec)
     data = _dataset(cfg, spec)
     mix_prob = float(cfg.extra.get('mix_prob', 0.5))
+    ce_weight = float(cfg.extra.get('inlier_ce_weight', 0.0))
     num_inlier = spec.num_classes
     lr = cfg.lr or 1e-5
     opt = torch.optim.Adam(head.parameters(), lr=lr)
@@ -461,7 +464,11 @@ def train_pebal(cfg: TrainConfig) -> Dict[str, object]:
         logits = net(norm(batch['image']))
         logits = F.interpolate(logits, size=batch['train_ids'].shape[-2:], mode='bilinear',
                                align_corners=True)
-        return losses.pebal_loss(logits, batch['train_ids'], num_inlier)
+        parts = losses.pebal_loss(logits, batch['train_ids'], num_inlier)
+        if ce_weight > 0:
+            parts['ce'] = losses.inlier_cross_entropy(logits, batch['train_ids'], num_inlier)
+            parts['loss'] = parts['loss'] + ce_weight * parts['ce']
+        return parts
 
     summary = train_loop(cfg, 'pebal', {'segmentation': net}, opt, step, lr)
     summary['trained_block'] = type(head).__name__
