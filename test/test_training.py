@@ -311,7 +311,7 @@ def test_pebal_inlier_cross_entropy_is_added_with_its_weight(light, world, tmp_p
     published = run('published')
     weighted = run('weighted', inlier_ce_weight=0.5)
     assert all('ce' not in record for record in published)
-    for plain, record in zip(published, weighted):
+    for record in weighted:
         pebal = record['pal'] + 0.1 * (record['hinge'] + record['sparsity']
                                        + record['smoothness'])
         assert record['ce'] > 0

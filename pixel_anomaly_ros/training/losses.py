@@ -207,10 +207,10 @@ def inlier_cross_entropy(logits: torch.Tensor, target: torch.Tensor,
     :param num_inlier: number of inlier classes.
     :return: scalar loss (0 without inlier pixels).
     """
-    inlier_target = target.masked_fill(target == OUTLIER_INDEX, IGNORE_INDEX).long()
-    if not bool((inlier_target != IGNORE_INDEX).any()):
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits[:, :num_inlier], inlier_target, ignore_index=IGNORE_INDEX)
+    inlier = (target != OUTLIER_INDEX) & (target != IGNORE_INDEX)
+    per_pixel = F.cross_entropy(logits[:, :num_inlier], torch.where(inlier, target, 0).long(),
+                                reduction='none')
+    return _masked_mean(per_pixel, inlier)
 
 
 def uniform_outlier_loss(logits: torch.Tensor, target: torch.Tensor,
