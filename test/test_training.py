@@ -8,6 +8,7 @@ import math
 
 import numpy as np
 from pixel_anomaly_ros.bundle import load_bundle, MAX_SMOOTHING, SMOOTHING_CANDIDATES
+from pixel_anomaly_ros.checkpoints import CheckpointError
 from pixel_anomaly_ros.cli import build_parser
 from pixel_anomaly_ros.pipelines import create_pipeline
 from pixel_anomaly_ros.presets import preset_spec
@@ -184,6 +185,11 @@ def test_resume_matches_straight_run(world, tmp_path):
     trainers.train_pebal(cfg(tmp_path / 'b', 2))
     summary = trainers.train_pebal(cfg(tmp_path / 'b', 4, resume=True))
     assert summary['resumed_from'] == 2 and summary['steps_run'] == 2
+    # Resuming with fewer --steps than the checkpoint holds is refused, the bundle untouched.
+    before = (tmp_path / 'b' / 'bundle.yaml').read_text()
+    with pytest.raises(CheckpointError, match='at step 4, past --steps 3; pass --steps 4'):
+        trainers.train_pebal(cfg(tmp_path / 'b', 3, resume=True))
+    assert (tmp_path / 'b' / 'bundle.yaml').read_text() == before
     # The resumed run's record replaces the one its first part wrote instead of chaining it.
     assert 'previous' not in record(tmp_path / 'b')
     a, b = weights(tmp_path / 'a'), weights(tmp_path / 'b')

@@ -22,6 +22,7 @@ from typing import Callable, Dict, Optional, Tuple
 import numpy as np
 from pixel_anomaly_ros.bundle import BundleError, BundleSpec, load_bundle
 from pixel_anomaly_ros.bundle_writer import check_bundle_target, write_bundle
+from pixel_anomaly_ros.checkpoints import CheckpointError
 from pixel_anomaly_ros.presets import preset_spec
 from pixel_anomaly_ros.stages.graphs import build_networks
 import torch
@@ -243,6 +244,11 @@ def train_loop(cfg: TrainConfig, name: str, modules: Dict[str, nn.Module],
     start = 0
     if cfg.resume and ckpt_path.is_file():
         state = torch.load(ckpt_path, map_location='cpu', weights_only=True)
+        if int(state['step']) > cfg.steps:
+            raise CheckpointError(
+                f'{ckpt_path}: the run there is at step {state["step"]}, past --steps '
+                f'{cfg.steps}; pass --steps {state["step"]} or more to continue it, or leave '
+                'out --resume (or pass another --work) to start over')
         for key, module in modules.items():
             module.load_state_dict(state['modules'][key])
         optimizer.load_state_dict(state['optimizer'])
