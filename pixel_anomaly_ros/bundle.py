@@ -10,11 +10,11 @@ Writing one: :mod:`pixel_anomaly_ros.bundle_writer`.
 """
 
 from dataclasses import asdict, dataclass, field
-import difflib
 from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 from pixel_anomaly_ros.atomic_files import sha256_file
+from pixel_anomaly_ros.bundle_keys import ENSEMBLE_TERMS, unknown_key
 from pixel_anomaly_ros.errors import PixelAnomalyError
 from pixel_anomaly_ros.external_segmentation import (EXTERNAL_STAGE, ExternalModelError,
                                                      ExternalSegmentation)
@@ -37,24 +37,11 @@ VARIANT_STAGES = {
     'pebal': ('preprocess', 'energy', 'postprocess'),
     'segmentation_onnx': ('preprocess', 'posthoc', 'postprocess'),
 }
-ENSEMBLE_TERMS = ('p_anomaly', 'entropy', 'perceptual', 'distance')
 
 #: ImageNet statistics in 0..255 units (RGB): the default input normalisation, and the one
 #: SynBoost's VGG perceptual difference and dissimilarity network expect.
 IMAGENET_MEAN = (123.675, 116.28, 103.53)
 IMAGENET_STD = (58.395, 57.12, 57.375)
-#: Keys each mapping of ``bundle.yaml`` may hold ('' = the top level); a misspelt one is named.
-YAML_KEYS = {
-    '': ('format_version', 'name', 'variant', 'description', 'networks', 'input', 'num_classes',
-         'score', 'ensemble', 'stages', 'provenance', 'validation', 'synthesis_size',
-         'segmentation_onnx', 'uint8_round_trips', 'coarse_scores'),
-    'networks.*': ('builder', 'args'),
-    'input': ('size', 'channel_order', 'mean', 'std'),
-    'score': ('lo', 'hi', 'threshold', 'smoothing', 'operating_points',
-              'default_operating_point'),
-    'ensemble': ENSEMBLE_TERMS,
-    'stages': ('run', 'graph_inputs'),
-}
 #: Metadata key of a quantised graph holding its fp32 source graph's sha256.
 INT8_SOURCE_KEY = 'pixel_anomaly_ros.source_sha256'
 #: Largest ``score.smoothing`` sigma, in raw-score pixels.
@@ -117,6 +104,8 @@ class BundleSpec:
     uint8_round_trips: bool = False
     #: Entropy, distance and energy from the coarse logits, then resized (no lattice; ICNet).
     coarse_scores: bool = False
+    #: How those coarse maps are resized: a key of :data:`.coarse_resize.COARSE_RESIZES`.
+    coarse_resize: str = 'bilinear'
     #: ``{name: {'threshold', 'tpr', 'fpr'}}`` written by ``calibrate``; ``threshold`` is the
     #: default one's.
     operating_points: Dict[str, Dict[str, Optional[float]]] = field(default_factory=dict)
@@ -229,7 +218,19 @@ class BundleSpec:
                 self.external.validate(self.variant, self.num_classes)
             except ExternalModelError as exc:
                 raise BundleError(f'{where}: {exc}') from exc
+        self._validate_coarse_resize(where)
         self._validate_operating_points(where)
+
+    def _validate_coarse_resize(self, where: str) -> None:
+        if self.coarse_resize == 'bilinear':  # (the default; the registry imports torch)
+            return
+        from pixel_anomaly_ros.coarse_resize import COARSE_RESIZES
+        if self.coarse_resize not in COARSE_RESIZES:
+            raise BundleError(f'{where}: coarse_resize {self.coarse_resize!r} is not one of '
+                              f'{", ".join(COARSE_RESIZES)}')
+        if not self.coarse_scores:
+            raise BundleError(f'{where}: coarse_resize resizes the scores taken on the coarse '
+                              'logits; add "coarse_scores: true" or remove coarse_resize')
 
     def _validate_operating_points(self, where: str) -> None:
         for name, point in self.operating_points.items():
@@ -277,6 +278,8 @@ class BundleSpec:
             doc['uint8_round_trips'] = True
         if self.coarse_scores:
             doc['coarse_scores'] = True
+        if self.coarse_resize != 'bilinear':
+            doc['coarse_resize'] = self.coarse_resize
         return doc
 
     def _smoothing_yaml(self) -> dict:
@@ -307,7 +310,9 @@ class BundleSpec:
             raise BundleError(f'{where}: format_version {version!r} is not supported (this '
                               f'version reads {FORMAT_VERSION}); re-create the bundle with '
                               f'`pixel-anomaly convert`')
-        _check_keys(doc, where)
+        problem = unknown_key(doc)
+        if problem:
+            raise BundleError(f'{where}: {problem}')
         try:
             networks = {k: NetworkSpec(builder=v['builder'], args=dict(v.get('args') or {}))
                         for k, v in doc['networks'].items()}
@@ -332,6 +337,7 @@ class BundleSpec:
                 if doc.get('segmentation_onnx') is not None else None,
                 uint8_round_trips=bool(doc.get('uint8_round_trips', False)),
                 coarse_scores=bool(doc.get('coarse_scores', False)),
+                coarse_resize=str(doc.get('coarse_resize', 'bilinear')),
                 operating_points={str(k): {'threshold': float(v['threshold']),
                                            'tpr': _rate(v.get('tpr')), 'fpr': _rate(v.get('fpr'))}
                                   for k, v in (score.get('operating_points') or {}).items()},
@@ -345,20 +351,6 @@ class BundleSpec:
 
 def _rate(value) -> Optional[float]:
     return None if value is None else float(value)
-
-
-def _check_keys(doc: dict, where: str) -> None:
-    networks = doc.get('networks') if isinstance(doc.get('networks'), dict) else {}
-    sections = {'': doc, **{k: doc.get(k) for k in YAML_KEYS if k and '.' not in k},
-                **{f'networks.{k}': v for k, v in networks.items()}}
-    for section, mapping in sections.items():
-        known = YAML_KEYS['networks.*' if section.startswith('networks.') else section]
-        for key in mapping if isinstance(mapping, dict) else ():
-            if key not in known:
-                close = difflib.get_close_matches(str(key), known, 1)
-                raise BundleError(f'{where}: unknown key {section + "." if section else ""}{key}'
-                                  + (f' (did you mean {close[0]}?)' if close else '')
-                                  + f'; {section or "the top level"} holds {", ".join(known)}')
 
 
 def _check_size(where: str, key: str, size, multiple: int) -> None:

@@ -85,10 +85,11 @@ def _light_tiny_v3() -> BundleSpec:
 
 
 def _pebal_icnet_tiny_v3() -> BundleSpec:
-    """PEBAL on the ICNet of :func:`_light_tiny_v3`."""
+    """PEBAL on the ICNet of :func:`_light_tiny_v3`, its energy resized with ``smooth``."""
     spec = _pebal_icnet_tiny_v2()
     spec.name = 'pebal_icnet_tiny_v3'
     spec.networks['segmentation'].args['width'] = V3_ICNET_WIDTH
+    spec.coarse_resize = 'smooth'
     return spec
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 from pixel_anomaly_ros import scoring
 from pixel_anomaly_ros.bundle import BundleError, BundleSpec
+from pixel_anomaly_ros.coarse_resize import COARSE_RESIZES
 from pixel_anomaly_ros.evaluation.periodicity import MAX_RATIO, MeanMap
 from pixel_anomaly_ros.networks import create_network
 from pixel_anomaly_ros.presets import preset_spec
@@ -59,16 +60,20 @@ def test_segmentation_maps_come_from_the_coarse_logits_and_ids_stay():
     assert not torch.allclose(entropy, plain_entropy)
 
 
-def test_energy_comes_from_the_coarse_logits_before_the_blur():
+@pytest.mark.parametrize('resize', ['bilinear', 'smooth'])
+def test_energy_comes_from_the_coarse_logits_before_the_blur(resize):
     net = _icnet(num_classes=20)
     image = torch.rand(1, 3, 64, 128) * 255
-    graph = EnergyGraph(net, NORMALISER, 19, coarse_scores=True)
+    graph = EnergyGraph(net, NORMALISER, 19, coarse_scores=True, coarse_resize=resize)
     with torch.no_grad():
         energy, ids = graph(image)
         _, plain_ids = EnergyGraph(net, NORMALISER, 19)(image)
         _, coarse = net.forward_coarse(NORMALISER(image))
-        expected = scoring.gaussian_blur(F.interpolate(
-            scoring.free_energy(coarse, 19), size=(64, 128), mode='bilinear'), graph.kernel)
+        expected = scoring.gaussian_blur(COARSE_RESIZES[resize](
+            scoring.free_energy(coarse, 19), (64, 128), False), graph.kernel)
+    if resize == 'bilinear':  # the resize as it always was
+        torch.testing.assert_close(expected, scoring.gaussian_blur(F.interpolate(
+            scoring.free_energy(coarse, 19), size=(64, 128), mode='bilinear'), graph.kernel))
     torch.testing.assert_close(energy, expected)
     torch.testing.assert_close(ids, plain_ids, rtol=0, atol=0)
 
@@ -76,6 +81,11 @@ def test_energy_comes_from_the_coarse_logits_before_the_blur():
 def test_a_network_without_coarse_logits_is_refused():
     with pytest.raises(BundleError, match='coarse_scores: DeepWV3Plus'):
         SegmentationGraph(create_network('deepwv3plus_tiny'), NORMALISER, coarse_scores=True)
+
+
+def test_an_unknown_coarse_resize_is_refused():
+    with pytest.raises(BundleError, match="coarse_resize: 'bicubic' is not one of"):
+        EnergyGraph(_icnet(20), NORMALISER, 19, coarse_scores=True, coarse_resize='bicubic')
 
 
 def test_the_flag_travels_through_bundle_yaml():

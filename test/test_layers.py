@@ -22,9 +22,9 @@ ROOT = Path(__file__).resolve().parents[1] / PACKAGE
 #: floor may use each other as long as no cycle forms.
 FLOORS = (
     ('errors', 'networks', 'atomic_files'),
-    ('scoring',),
-    ('bundle', 'bundle_writer', 'external_segmentation', 'operating_point', 'presets',
-     'checkpoints', 'imaging', 'resizing', 'score_smoothing', 'visualisation'),
+    ('scoring', 'coarse_resize'),
+    ('bundle', 'bundle_keys', 'bundle_writer', 'external_segmentation', 'operating_point',
+     'presets', 'checkpoints', 'imaging', 'resizing', 'score_smoothing', 'visualisation'),
     ('stages',),
     ('runtime',),
     ('pipelines',),

@@ -13,6 +13,7 @@ from typing import Dict, Sequence, Tuple
 
 from pixel_anomaly_ros import scoring
 from pixel_anomaly_ros.bundle import BundleError, BundleSpec, IMAGENET_MEAN, IMAGENET_STD
+from pixel_anomaly_ros.coarse_resize import COARSE_RESIZES
 from pixel_anomaly_ros.networks import create_network
 from pixel_anomaly_ros.networks.spade import label_map_to_spade_input
 import torch
@@ -101,22 +102,28 @@ class CoarseLogits:
 
     Entropy, softmax distance and energy are nonlinear: taken on bilinearly up-sampled logits
     they vary with the position inside each up-sampling cell, the same on every frame, and the
-    mean score shows a lattice. Taken on the coarse logits and then resized bilinearly (with
-    the network's own resize convention) they have none.
+    mean score shows a lattice. Taken on the coarse logits and then resized (``coarse_resize``:
+    bilinearly with the network's own resize convention, or :func:`.coarse_resize.resize_smooth`,
+    which also leaves out what remains of the coarse grid) they have none.
     """
 
-    def __init__(self, network: nn.Module):
+    def __init__(self, network: nn.Module, resize: str = 'bilinear'):
         """
         Check the network can give its coarse logits.
 
         :param network: a network with ``forward_coarse(x) -> (full, coarse)`` (ICNet).
-        :raises BundleError: if it has none.
+        :param resize: a key of :data:`.coarse_resize.COARSE_RESIZES`.
+        :raises BundleError: if it has none, or the resize is unknown.
         """
         if not callable(getattr(network, 'forward_coarse', None)):
             raise BundleError(f'coarse_scores: {type(network).__name__} does not expose the '
                               'logits before its final up-sampling (forward_coarse); remove '
                               '"coarse_scores" from bundle.yaml')
+        if resize not in COARSE_RESIZES:
+            raise BundleError(f'coarse_resize: {resize!r} is not one of '
+                              f'{", ".join(COARSE_RESIZES)}')
         self.align_corners = bool(getattr(network, 'align_corners', False))
+        self._resize = COARSE_RESIZES[resize]
 
     def resize(self, *maps: torch.Tensor, size: Tuple[int, int]) -> Tuple[torch.Tensor, ...]:
         """
@@ -126,15 +133,15 @@ class CoarseLogits:
         :param size: (H, W).
         :return: the maps at (H, W).
         """
-        return tuple(F.interpolate(m, size=tuple(size), mode='bilinear',
-                                   align_corners=self.align_corners) for m in maps)
+        return tuple(self._resize(m, tuple(size), self.align_corners) for m in maps)
 
 
 class SegmentationGraph(nn.Module):
     """SynBoost Light stage 1: image -> train ids, entropy and softmax-distance maps."""
 
     def __init__(self, network: nn.Module, normaliser: InputNormaliser, num_classes: int = 19,
-                 baselines: bool = False, coarse_scores: bool = False):
+                 baselines: bool = False, coarse_scores: bool = False,
+                 coarse_resize: str = 'bilinear'):
         """
         Wrap a segmentation network.
 
@@ -145,13 +152,14 @@ class SegmentationGraph(nn.Module):
             for export).
         :param coarse_scores: take entropy and distance on the network's coarse logits and
             resize them (:class:`CoarseLogits`); the train ids stay those of the full logits.
+        :param coarse_resize: how they are resized (``bundle.yaml`` ``coarse_resize``).
         """
         super().__init__()
         self.network = network
         self.normaliser = normaliser
         self.num_classes = num_classes
         self.baselines = baselines
-        self.coarse = CoarseLogits(network) if coarse_scores else None
+        self.coarse = CoarseLogits(network, coarse_resize) if coarse_scores else None
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
         """
@@ -279,7 +287,7 @@ class EnergyGraph(nn.Module):
 
     def __init__(self, network: nn.Module, normaliser: InputNormaliser, num_classes: int = 19,
                  blur_size: int = 7, blur_sigma: float = 1.0, baselines: bool = False,
-                 coarse_scores: bool = False):
+                 coarse_scores: bool = False, coarse_resize: str = 'bilinear'):
         """
         Wrap a segmentation network with (optionally) an abstention output.
 
@@ -292,13 +300,14 @@ class EnergyGraph(nn.Module):
             inlier logits (never set for export).
         :param coarse_scores: take the energy on the network's coarse logits and resize it
             before the blur (:class:`CoarseLogits`).
+        :param coarse_resize: how it is resized (``bundle.yaml`` ``coarse_resize``).
         """
         super().__init__()
         self.network = network
         self.normaliser = normaliser
         self.num_classes = num_classes
         self.baselines = baselines
-        self.coarse = CoarseLogits(network) if coarse_scores else None
+        self.coarse = CoarseLogits(network, coarse_resize) if coarse_scores else None
         self.register_buffer('kernel', scoring.gaussian_kernel(blur_size, blur_sigma))
 
     def forward(self, image: torch.Tensor) -> Tuple[torch.Tensor, ...]:
@@ -387,12 +396,13 @@ def build_stage_graphs(spec: BundleSpec, networks: Dict[str, nn.Module],
     graphs = {}
     if spec.variant == 'pebal':
         graphs['energy'] = EnergyGraph(networks['segmentation'], normaliser, spec.num_classes,
-                                       baselines=baselines, coarse_scores=spec.coarse_scores)
+                                       baselines=baselines, coarse_scores=spec.coarse_scores,
+                                       coarse_resize=spec.coarse_resize)
     elif spec.variant == 'synboost_light':
         if spec.external is None:  # else the segmentation stage is the user's ONNX model
             graphs['segmentation'] = SegmentationGraph(
                 networks['segmentation'], normaliser, spec.num_classes, baselines=baselines,
-                coarse_scores=spec.coarse_scores)
+                coarse_scores=spec.coarse_scores, coarse_resize=spec.coarse_resize)
         graphs['synthesis'] = SynthesisGraph(networks['synthesis'], spec.synthesis_size)
         graphs['dissimilarity'] = DissimilarityGraph(
             networks['dissimilarity'], networks['perceptual'], spec.synthesis_size,

@@ -251,7 +251,8 @@ class _DissimilarityInputs:
         # The segmentation stage exactly as the pipeline runs it (entropy, distance, ids).
         self.seg = SegmentationGraph(networks['segmentation'].eval().requires_grad_(False),
                                      _normaliser(spec), spec.num_classes,
-                                     coarse_scores=spec.coarse_scores)
+                                     coarse_scores=spec.coarse_scores,
+                                     coarse_resize=spec.coarse_resize)
         self.gen = networks['synthesis'].eval().requires_grad_(False)
         self.vgg = networks['perceptual'].eval().requires_grad_(False)
         self.num_classes = spec.num_classes
