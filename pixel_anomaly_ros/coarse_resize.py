@@ -24,42 +24,62 @@ each is a plain pad, convolution or resize, so the graphs export to ONNX and Ten
 are. ``bilinear`` is the resize as before.
 """
 
+from functools import lru_cache
 from typing import Callable, Dict, Tuple
 
+import numpy as np
 import torch
 from torch.nn import functional as F
 
 
-def _triangle(length: int, like: torch.Tensor) -> torch.Tensor:
+@lru_cache(maxsize=16)
+def _triangle(length: int) -> Tuple[float, ...]:
     """
     Return the normalised triangle of ``2 * length - 1`` taps (two running means of ``length``).
 
     :param length: running-mean length (1: the one-tap identity).
-    :param like: a tensor whose device and dtype the kernel takes.
-    :return: (2 * length - 1,) kernel summing to 1.
+    :return: 2 * length - 1 taps summing to 1 (computed once per length).
     """
-    rise = torch.arange(1, length + 1, device=like.device, dtype=like.dtype)
-    taps = torch.cat([rise, rise[:-1].flip(0)])
-    return taps / taps.sum()
+    rise = np.arange(1, length + 1, dtype=np.float64)
+    taps = np.concatenate([rise, rise[-2::-1]])
+    return tuple(taps / taps.sum())
 
 
-def _filter_axis(x: torch.Tensor, kernel: torch.Tensor, dim: int) -> torch.Tensor:
+def _convolve_axis(x: torch.Tensor, taps: Tuple[float, ...], dim: int, before: int,
+                   transposed_stride: int = 0) -> torch.Tensor:
+    """
+    Run a 1-D kernel along one axis of every map, borders replicated.
+
+    :param x: (B, C, H, W) maps.
+    :param taps: the kernel's K taps.
+    :param dim: 2 for columns (vertical), 3 for rows (horizontal).
+    :param before: replicated pixels added before (and as many after) the axis.
+    :param transposed_stride: 0 for a convolution; else the stride of a transposed one.
+    :return: (B, C, ...) maps, the other axis unchanged.
+    """
+    b, c, h, w = x.shape
+    kernel = torch.tensor(taps, dtype=x.dtype, device=x.device)
+    weight = kernel.view(1, 1, -1, 1) if dim == 2 else kernel.view(1, 1, 1, -1)
+    pad = (0, 0, before, before) if dim == 2 else (before, before, 0, 0)
+    x = F.pad(x.reshape(b * c, 1, h, w), pad, mode='replicate')
+    if transposed_stride:
+        stride = (transposed_stride, 1) if dim == 2 else (1, transposed_stride)
+        x = F.conv_transpose2d(x, weight, stride=stride)
+    else:
+        x = F.conv2d(x, weight)
+    return x.reshape(b, c, *x.shape[-2:])
+
+
+def _filter_axis(x: torch.Tensor, taps: Tuple[float, ...], dim: int) -> torch.Tensor:
     """
     Convolve every map along one axis with a symmetric kernel, with replicate borders.
 
     :param x: (B, C, H, W) maps.
-    :param kernel: (K,) kernel, K odd.
+    :param taps: the kernel's K taps, K odd.
     :param dim: 2 for columns (vertical), 3 for rows (horizontal).
     :return: the filtered maps, same size.
     """
-    half = kernel.numel() // 2
-    if half == 0:
-        return x
-    b, c, h, w = x.shape
-    pad = (0, 0, half, half) if dim == 2 else (half, half, 0, 0)
-    weight = kernel.view(1, 1, -1, 1) if dim == 2 else kernel.view(1, 1, 1, -1)
-    x = F.pad(x.reshape(b * c, 1, h, w), pad, mode='replicate')
-    return F.conv2d(x, weight).reshape(b, c, h, w)
+    return x if len(taps) == 1 else _convolve_axis(x, taps, dim, len(taps) // 2)
 
 
 def resize_bilinear(maps: torch.Tensor, size: Tuple[int, int],
@@ -75,19 +95,21 @@ def resize_bilinear(maps: torch.Tensor, size: Tuple[int, int],
     return F.interpolate(maps, size=tuple(size), mode='bilinear', align_corners=align_corners)
 
 
-def _spline_taps(factor: int, like: torch.Tensor) -> torch.Tensor:
+@lru_cache(maxsize=16)
+def _spline_taps(factor: int) -> Tuple[float, ...]:
     """
     Return the response of :func:`_spline_resize` to one coarse cell, along one axis.
 
     :param factor: integer up-sampling factor ``k``.
-    :param like: a tensor whose device and dtype the taps take.
-    :return: (5k,) taps for the full-size offsets -2k .. 3k - 1 from the cell's first pixel.
+    :return: 5k taps for the full-size offsets -2k .. 3k - 1 from the cell's first pixel
+        (computed once per factor).
     """
-    offset = torch.arange(-2 * factor, 3 * factor, device=like.device, dtype=like.dtype)
-    # bilinear with half-pixel centres: the cell's weight falls linearly from its centre
-    bilinear = torch.clamp(1.0 - torch.abs(offset - (factor - 1) / 2.0) / factor, min=0.0)
-    padded = F.pad(bilinear.view(1, 1, -1), (factor - 1, factor - 1))
-    return F.conv1d(padded, _triangle(factor, like).view(1, 1, -1)).view(-1)
+    triangle = _triangle(factor)
+    # bilinear with half-pixel centres: the cell's weight falls linearly from its centre;
+    # computed over the triangle's reach beyond the 5k offsets, then the triangle applied
+    offset = np.arange(-3 * factor + 1, 4 * factor - 1, dtype=np.float64)
+    bilinear = np.clip(1.0 - np.abs(offset - (factor - 1) / 2.0) / factor, 0.0, None)
+    return tuple(np.convolve(bilinear, triangle, mode='valid'))
 
 
 def _upsample_axis(maps: torch.Tensor, factor: int, dim: int) -> torch.Tensor:
@@ -102,17 +124,9 @@ def _upsample_axis(maps: torch.Tensor, factor: int, dim: int) -> torch.Tensor:
     :param dim: 2 for columns (vertical), 3 for rows (horizontal).
     :return: the maps, ``factor`` times longer along ``dim``.
     """
-    b, c, h, w = maps.shape
     margin = 2  # coarse cells each side: the taps reach two cells back and three on
-    pad = (0, 0, margin, margin) if dim == 2 else (margin, margin, 0, 0)
-    taps = _spline_taps(factor, maps)
-    weight = taps.view(1, 1, -1, 1) if dim == 2 else taps.view(1, 1, 1, -1)
-    stride = (factor, 1) if dim == 2 else (1, factor)
-    x = F.pad(maps.reshape(b * c, 1, h, w), pad, mode='replicate')
-    full = F.conv_transpose2d(x, weight, stride=stride)
-    first, length = (2 + margin) * factor, maps.shape[dim] * factor
-    full = full.narrow(dim, first, length)
-    return full.reshape(b, c, *full.shape[-2:])
+    full = _convolve_axis(maps, _spline_taps(factor), dim, margin, transposed_stride=factor)
+    return full.narrow(dim, (2 + margin) * factor, maps.shape[dim] * factor)
 
 
 def _spline_resize(maps: torch.Tensor, size: Tuple[int, int],
@@ -120,8 +134,8 @@ def _spline_resize(maps: torch.Tensor, size: Tuple[int, int],
     """Up-sample with a cubic B-spline at any sizes: bilinear, then a triangle along each axis."""
     h, w = maps.shape[-2:]
     maps = resize_bilinear(maps, size, align_corners)
-    maps = _filter_axis(maps, _triangle(max(size[0] // h, 1), maps), 2)
-    return _filter_axis(maps, _triangle(max(size[1] // w, 1), maps), 3)
+    maps = _filter_axis(maps, _triangle(max(size[0] // h, 1)), 2)
+    return _filter_axis(maps, _triangle(max(size[1] // w, 1)), 3)
 
 
 def resize_smooth(maps: torch.Tensor, size: Tuple[int, int],
@@ -136,7 +150,7 @@ def resize_smooth(maps: torch.Tensor, size: Tuple[int, int],
     :return: (B, C, H, W) maps.
     """
     h, w = maps.shape[-2:]
-    binomial = _triangle(2, maps)
+    binomial = _triangle(2)
     maps = _filter_axis(_filter_axis(maps, binomial, 2), binomial, 3)
     if align_corners or size[0] % h or size[1] % w:
         return _spline_resize(maps, size, align_corners)

@@ -72,6 +72,14 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f'expected a number, got {text!r}') from None
 
 
+def _finite_non_negative(text: str, zero: bool) -> float:
+    value = _number(text)
+    if not (0 <= value if zero else 0 < value) or value == float('inf'):
+        raise argparse.ArgumentTypeError(f'expected a number {">=" if zero else ">"} 0, '
+                                         f'got {text}')
+    return value
+
+
 def positive_number(text: str) -> float:
     """
     Read a finite number greater than zero (rates, durations) for argparse.
@@ -80,10 +88,7 @@ def positive_number(text: str) -> float:
     :return: the number.
     :raises argparse.ArgumentTypeError: for anything else.
     """
-    value = _number(text)
-    if not 0 < value < float('inf'):
-        raise argparse.ArgumentTypeError(f'expected a number > 0, got {text}')
-    return value
+    return _finite_non_negative(text, zero=False)
 
 
 positive_number.__name__ = 'number > 0'
@@ -97,10 +102,7 @@ def non_negative_number(text: str) -> float:
     :return: the number.
     :raises argparse.ArgumentTypeError: for anything else.
     """
-    value = _number(text)
-    if not 0 <= value < float('inf'):
-        raise argparse.ArgumentTypeError(f'expected a number >= 0, got {text}')
-    return value
+    return _finite_non_negative(text, zero=True)
 
 
 non_negative_number.__name__ = 'number >= 0'
